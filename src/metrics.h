@@ -54,6 +54,12 @@ int sl_metrics_counter_fn(struct sl_metrics *m, const char *name,
                           const char *help, const char *const *labels,
                           sl_metric_fn fn, void *arg);
 
+/* Registers the process and build metrics: sluice_build_info{version},
+ * sluice_uptime_seconds, process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_open_fds,
+ * process_start_time_seconds (from /proc/self). */
+int sl_metrics_add_process(struct sl_metrics *m, int64_t start_ns);
+
 /* Histogram observation (in the histogram's unit, e.g. seconds). */
 void sl_metric_observe(struct sl_metric *h, double v);
 
