@@ -15,6 +15,7 @@
  * on the check path.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +32,28 @@
 
 /* ---- yajl allocation from an arena ----
  * yajl's realloc does not pass the old size, so every block carries its
- * size in a 16-byte header (keeping the arena's alignment). */
+ * size in a 16-byte header (keeping the arena's alignment).
+ *
+ * yajl 2.1 does not check most of its allocations (yajl_alloc's buffers,
+ * the state stack push), so an allocator that returns NULL makes it crash.
+ * Ours never returns NULL: on failure it longjmps back to the sl_json_*
+ * call that started yajl, which reports SL_ENOMEM.  This is safe because
+ * yajl holds nothing but memory, and all of it is in the arena. */
 
 #define JSON_ALLOC_HDR 16
 
+struct json_yalloc {
+    struct sl_arena *a;
+    jmp_buf *oom; /* where to go when the arena is out of memory */
+};
+
 static void *json_yajl_malloc(void *ctx, size_t sz)
 {
-    unsigned char *p = sl_arena_alloc(ctx, sz + JSON_ALLOC_HDR);
+    struct json_yalloc *ya = ctx;
+    unsigned char *p = sl_arena_alloc(ya->a, sz + JSON_ALLOC_HDR);
 
     if (p == NULL) {
-        return NULL;
+        longjmp(*ya->oom, 1);
     }
     memcpy(p, &sz, sizeof(sz));
     return p + JSON_ALLOC_HDR;
@@ -65,18 +78,16 @@ static void *json_yajl_realloc(void *ctx, void *ptr, size_t sz)
         return ptr;
     }
     np = json_yajl_malloc(ctx, sz);
-    if (np != NULL) {
-        memcpy(np, ptr, old);
-    }
+    memcpy(np, ptr, old);
     return np;
 }
 
-static void json_alloc_funcs(yajl_alloc_funcs *afs, struct sl_arena *a)
+static void json_alloc_funcs(yajl_alloc_funcs *afs, struct json_yalloc *ya)
 {
     afs->malloc = json_yajl_malloc;
     afs->realloc = json_yajl_realloc;
     afs->free = json_yajl_free;
-    afs->ctx = a;
+    afs->ctx = ya;
 }
 
 /* Fills <err> from a failed yajl handle; <off> is the byte offset. */
@@ -107,6 +118,7 @@ static void json_yajl_error(yajl_handle h, const char *p, size_t n,
 
 struct sl_json_checker {
     struct sl_arena arena; /* yajl handle and its buffers, reset per check */
+    struct json_yalloc ya;
     yajl_alloc_funcs afs;
     unsigned depth;
     bool too_deep;
@@ -149,7 +161,8 @@ struct sl_json_checker *sl_json_checker_create(void)
         return NULL;
     }
     sl_arena_init(&c->arena, 4096, 0);
-    json_alloc_funcs(&c->afs, &c->arena);
+    c->ya.a = &c->arena;
+    json_alloc_funcs(&c->afs, &c->ya);
     sl_buf_init(&c->key, 0);
     return c;
 }
@@ -194,15 +207,17 @@ enum sl_json_check_result sl_json_check(struct sl_json_checker *c,
     yajl_handle h;
     yajl_status st;
     size_t off;
+    jmp_buf oom;
 
     sl_arena_reset(&c->arena);
     c->depth = 0;
     c->too_deep = false;
-    h = yajl_alloc(&check_callbacks, &c->afs, c);
-    if (h == NULL) {
+    c->ya.oom = &oom;
+    if (setjmp(oom) != 0) {
         sl_err_set(err, SL_ENOMEM, "out of memory checking JSON");
         return SL_JSON_CHECK_INVALID;
     }
+    h = yajl_alloc(&check_callbacks, &c->afs, c);
     st = yajl_parse(h, (const unsigned char *)p, n);
     off = yajl_get_bytes_consumed(h);
     if (st == yajl_status_ok) {
@@ -606,27 +621,16 @@ static int dom_fail(struct dom_ctx *d, yajl_handle h, const char *p,
     return SL_EPARSE;
 }
 
-int sl_json_parse(struct sl_arena *a, const char *p, size_t n,
-                  struct sl_json **out, struct sl_err *err)
+/* Runs yajl over the bytes; separate from sl_json_parse so that no local
+ * changes between its setjmp and a longjmp. */
+static int dom_run(struct dom_ctx *d, yajl_alloc_funcs *afs,
+                   const char *p, size_t n, struct sl_err *err)
 {
-    struct dom_ctx *d;
-    yajl_alloc_funcs afs;
-    yajl_handle h;
+    yajl_handle h = yajl_alloc(&dom_callbacks, afs, d);
     yajl_status st;
     size_t off;
     int rc = SL_OK;
 
-    *out = NULL;
-    d = sl_arena_calloc(a, sizeof(*d));
-    if (d == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "out of memory parsing JSON");
-    }
-    d->a = a;
-    json_alloc_funcs(&afs, a);
-    h = yajl_alloc(&dom_callbacks, &afs, d);
-    if (h == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "out of memory parsing JSON");
-    }
     st = yajl_parse(h, (const unsigned char *)p, n);
     off = yajl_get_bytes_consumed(h);
     if (st == yajl_status_ok) {
@@ -635,11 +639,37 @@ int sl_json_parse(struct sl_arena *a, const char *p, size_t n,
     }
     if (st != yajl_status_ok || d->root == NULL) {
         rc = dom_fail(d, h, p, n, off, err);
-    } else {
-        *out = d->root;
     }
     yajl_free(h);
+    d->rc = rc;
     return rc;
+}
+
+int sl_json_parse(struct sl_arena *a, const char *p, size_t n,
+                  struct sl_json **out, struct sl_err *err)
+{
+    struct dom_ctx *d;
+    struct json_yalloc ya;
+    yajl_alloc_funcs afs;
+    jmp_buf oom;
+
+    *out = NULL;
+    d = sl_arena_calloc(a, sizeof(*d));
+    if (d == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory parsing JSON");
+    }
+    d->a = a;
+    ya.a = a;
+    ya.oom = &oom;
+    json_alloc_funcs(&afs, &ya);
+    if (setjmp(oom) != 0) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory parsing JSON");
+    }
+    if (dom_run(d, &afs, p, n, err) != SL_OK) {
+        return d->rc;
+    }
+    *out = d->root;
+    return SL_OK;
 }
 
 /* ---- serializer ---- */
