@@ -946,6 +946,22 @@ static void opt_ctx_fini(struct opt_ctx *c)
     sl_free(c->names);
 }
 
+/* Walks <map> (NULL or an empty value: defaults only), then checks that
+ * every required option was set. */
+static void opt_apply_map(struct opt_ctx *c, const struct sl_cnode *map)
+{
+    if (map != NULL && map->type == SL_CNODE_MAP) {
+        opt_walk(c, map, "", 0);
+    } else if (map != NULL && !(map->type == SL_CNODE_SCALAR &&
+                                map->len == 0 && !map->quoted)) {
+        sl_errlist_add(c->errs, map->file, map->line, map->col, NULL,
+                       "expected a map of options");
+    }
+    if (!c->oom) {
+        opt_required(c, map);
+    }
+}
+
 int sl_option_apply(const struct sl_config *cfg, const struct sl_cnode *map,
                     const struct sl_opt_target *targets, size_t ntargets,
                     const char *const *ignore, struct sl_errlist *errs)
@@ -965,28 +981,18 @@ int sl_option_apply(const struct sl_config *cfg, const struct sl_cnode *map,
     if (rc != SL_OK) {
         goto done;
     }
-    if (map != NULL && map->type == SL_CNODE_MAP) {
-        opt_walk(&c, map, "", 0);
-    } else if (map != NULL && !(map->type == SL_CNODE_SCALAR &&
-                                map->len == 0 && !map->quoted)) {
-        sl_errlist_add(errs, map->file, map->line, map->col, NULL,
-                       "expected a map of options");
-    }
-    if (!c.oom) {
-        opt_required(&c, map);
-    }
+    opt_apply_map(&c, map);
     rc = c.oom ? SL_ENOMEM : SL_OK;
 done:
     opt_ctx_fini(&c);
     if (rc == SL_ENOMEM) {
         sl_errlist_add(errs, map ? map->file : NULL, 0, 0, NULL,
                        "out of memory");
-        return rc;
     }
-    if (rc != SL_OK) {
-        return rc;
+    if (rc == SL_OK && sl_errlist_count(errs) > before) {
+        rc = SL_ECONFIG;
     }
-    return sl_errlist_count(errs) > before ? SL_ECONFIG : SL_OK;
+    return rc;
 }
 
 /* ---- describe and markdown ------------------------------------------- */
@@ -1063,23 +1069,40 @@ static int opt_md_cell(struct sl_buf *out, const char *s)
     return rc;
 }
 
+static int opt_md_type(struct sl_buf *out, const struct sl_option *o)
+{
+    int rc = SL_OK, i;
+
+    if (o->type != SL_OPT_ENUM || o->choices == NULL) {
+        return sl_buf_append_str(out, sl_option_type_name(o->type));
+    }
+    for (i = 0; rc == SL_OK && o->choices[i] != NULL; i++) {
+        rc = sl_buf_printf(out, "%s`%s`", i ? " \\| " : "", o->choices[i]);
+    }
+    return rc;
+}
+
+static int opt_md_default(struct sl_buf *out, const struct sl_option *o)
+{
+    if (o->def == NULL || (o->flags & SL_OPT_SECRET)) {
+        return sl_buf_printf(out, " | %s | ", opt_default_text(o));
+    }
+    if (o->def[0] == '\0') {
+        return sl_buf_append_str(out, " | `\"\"` | ");
+    }
+    return sl_buf_printf(out, " | `%s` | ", o->def);
+}
+
 static int opt_md_row(struct sl_buf *out, const struct sl_option *o)
 {
-    int rc, i;
+    int rc;
 
     rc = sl_buf_printf(out, "| `%s` | ", o->name);
-    if (rc == SL_OK && o->type == SL_OPT_ENUM && o->choices != NULL) {
-        for (i = 0; rc == SL_OK && o->choices[i] != NULL; i++) {
-            rc = sl_buf_printf(out, "%s`%s`", i ? " \\| " : "", o->choices[i]);
-        }
-    } else if (rc == SL_OK) {
-        rc = sl_buf_append_str(out, sl_option_type_name(o->type));
+    if (rc == SL_OK) {
+        rc = opt_md_type(out, o);
     }
-    if (rc == SL_OK && o->def != NULL && !(o->flags & SL_OPT_SECRET)) {
-        rc = o->def[0] == '\0' ? sl_buf_append_str(out, " | `\"\"` | ")
-                               : sl_buf_printf(out, " | `%s` | ", o->def);
-    } else if (rc == SL_OK) {
-        rc = sl_buf_printf(out, " | %s | ", opt_default_text(o));
+    if (rc == SL_OK) {
+        rc = opt_md_default(out, o);
     }
     if (rc == SL_OK && (o->flags & SL_OPT_DEPRECATED)) {
         rc = sl_buf_append_str(out, "**Deprecated.** ");
