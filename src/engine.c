@@ -1,1 +1,855 @@
-/* placeholder: being written */
+/*
+ * engine.c - builds a pipeline from a config and runs it on the main loop
+ * (see engine.h): instance creation, route cache, chunk dispatch, the
+ * acknowledgement queue, pause/resume by buffered bytes, drain and health.
+ *
+ * Main thread only, except sl_engine_post_ack (any thread).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "engine.h"
+#include "log.h"
+#include "option.h"
+#include "plugin.h"
+#include "worker.h"
+#include "sluice/banned.h"
+
+struct sl_ack {
+    struct sl_ack *next;
+    struct sl_chunk *chunk;
+    unsigned slot;
+};
+
+static const char *const svc_log_levels[] = { "off",   "error", "warn", "info",
+                                              "debug", "trace", NULL };
+static const char *const svc_log_formats[] = { "auto", "json", "text", NULL };
+
+#define S(f) SL_OPT_FIELD(struct sl_service_conf, f)
+
+static const struct sl_option service_options[] = {
+    { .name = "flush", .type = SL_OPT_TIME, .def = "1s", S(flush_ms), .min = 1,
+      .max = 3600 * 1000,
+      .desc = "Longest time a record waits in an open chunk before the "
+              "chunk is sealed and handed to the outputs." },
+    { .name = "grace", .type = SL_OPT_TIME, .def = "5s", S(grace_ms),
+      .max = 3600 * 1000,
+      .desc = "On SIGTERM/SIGINT (and reload), how long outputs may go on "
+              "delivering buffered records before the daemon exits." },
+    { .name = "log_level", .type = SL_OPT_ENUM, .def = "info", S(log_level),
+      .choices = svc_log_levels,
+      .desc = "Level of the daemon's own log on stderr." },
+    { .name = "log_format", .type = SL_OPT_ENUM, .def = "auto", S(log_format),
+      .choices = svc_log_formats,
+      .desc = "Own log format: JSON lines, text, or auto (text on a "
+              "terminal, JSON otherwise)." },
+    { .name = "http_server", .type = SL_OPT_BOOL, .def = "off", S(http_server),
+      .desc = "Serve the admin API (/metrics, /health, /api/v1)." },
+    { .name = "http_listen", .type = SL_OPT_STR, .def = "127.0.0.1",
+      S(http_listen), .desc = "Address the admin API listens on." },
+    { .name = "http_port", .type = SL_OPT_INT, .def = "2020", S(http_port),
+      .min = 0, .max = 65535,
+      .desc = "Port of the admin API; 0 picks a free one (see "
+              "http_port_file)." },
+    { .name = "http_port_file", .type = SL_OPT_STR, S(http_port_file),
+      .desc = "File the bound admin port is written to once listening." },
+    { .name = "storage.path", .type = SL_OPT_STR, .def = "/var/lib/sluice",
+      S(storage_path),
+      .desc = "Directory for buffered chunks, offsets and the dead-letter "
+              "queue." },
+    { .name = "chunk_size", .type = SL_OPT_SIZE, .def = "2M", S(chunk_size),
+      .min = 4096, .max = 256 * 1024 * 1024,
+      .desc = "Size at which an open chunk is sealed and handed to the "
+              "outputs." },
+    { .name = "health.max_failed_flushes", .type = SL_OPT_INT, .def = "5",
+      S(health_max_failed_flushes), .min = 0, .max = 1000000,
+      .desc = "Consecutive failed flushes of an output after which "
+              "/health/ready answers 503." },
+    { .name = "memory_limit", .type = SL_OPT_SIZE, .def = "0", S(memory_limit),
+      .desc = "Cap on all in-memory buffers together (0: only the "
+              "per-input mem_buf_limit applies)." },
+    SL_OPT_END,
+};
+
+#undef S
+
+const struct sl_option *sl_engine_service_options(void);
+const struct sl_option *sl_engine_service_options(void)
+{
+    return service_options;
+}
+
+int sl_engine_service_conf(const struct sl_config *cfg,
+                           struct sl_service_conf *svc,
+                           struct sl_errlist *errs)
+{
+    struct sl_opt_target t = { .table = service_options, .conf = svc };
+
+    memset(svc, 0, sizeof(*svc));
+    return sl_option_apply(cfg, cfg->service, &t, 1, NULL, errs);
+}
+
+void sl_engine_service_conf_free(struct sl_service_conf *svc)
+{
+    sl_option_free(service_options, svc);
+}
+
+/* ---- building ---- */
+
+static const char *entry_name(const struct sl_cnode *map)
+{
+    const struct sl_cnode *n = sl_cnode_get(map, "name");
+
+    return n != NULL && n->type == SL_CNODE_SCALAR ? n->str : NULL;
+}
+
+static const struct sl_plugin *engine_plugin_for(const struct sl_cnode *map,
+                                                 enum sl_plugin_kind kind,
+                                                 const char *key,
+                                                 struct sl_errlist *errs)
+{
+    const struct sl_cnode *n = sl_cnode_get(map, key);
+    const char *names[128];
+    const struct sl_plugin *p;
+    const char *hint;
+    size_t i, k = 0;
+
+    if (map->type != SL_CNODE_MAP) {
+        sl_errlist_add(errs, map->file, map->line, map->col, NULL,
+                       "expected a map with a '%s' key", key);
+        return NULL;
+    }
+    if (n == NULL || n->type != SL_CNODE_SCALAR || n->len == 0) {
+        sl_errlist_add(errs, map->file, map->line, map->col, key,
+                       "missing '%s': which %s plugin to use", key,
+                       sl_plugin_kind_name(kind));
+        return NULL;
+    }
+    p = sl_plugin_find(kind, n->str);
+    if (p != NULL) {
+        return p;
+    }
+    for (i = 0; i < sl_plugin_count() && k < 127; i++) {
+        if (sl_plugin_at(i)->kind == kind) {
+            names[k++] = sl_plugin_at(i)->name;
+        }
+    }
+    names[k] = NULL;
+    hint = sl_config_suggest(n->str, names);
+    sl_errlist_add(errs, n->file, n->line, n->col, key,
+                   "unknown %s plugin '%s'%s%s%s", sl_plugin_kind_name(kind),
+                   n->str, hint ? " (did you mean '" : "", hint ? hint : "",
+                   hint ? "'?)" : "");
+    return NULL;
+}
+
+static int engine_add(struct sl_instance ***arr, size_t *n,
+                      struct sl_instance *ins)
+{
+    struct sl_instance **v = sl_realloc(*arr, (*n + 1) * sizeof(*v));
+
+    if (v == NULL) {
+        return SL_ENOMEM;
+    }
+    v[(*n)++] = ins;
+    *arr = v;
+    return SL_OK;
+}
+
+static unsigned engine_count_plugin(struct sl_instance **arr, size_t n,
+                                    const struct sl_plugin *p)
+{
+    unsigned c = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        c += arr[i]->plugin == p;
+    }
+    return c;
+}
+
+static struct sl_instance *engine_parser_by_name(struct sl_engine *e,
+                                                 const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < e->nparsers; i++) {
+        if (e->parsers[i]->g.name != NULL &&
+            strcmp(e->parsers[i]->g.name, name) == 0) {
+            return e->parsers[i];
+        }
+    }
+    return NULL;
+}
+
+static void engine_build_parsers(struct sl_engine *e, struct sl_errlist *errs)
+{
+    static const char *const builtins[] = { "json", "logfmt", NULL };
+    const struct sl_cnode *list = e->cfg->parsers;
+    size_t i;
+
+    for (i = 0; i < list->n; i++) {
+        const struct sl_cnode *map = list->items[i];
+        const struct sl_plugin *p = engine_plugin_for(map, SL_PLUGIN_PARSER,
+                                                      "format", errs);
+        const char *name = map->type == SL_CNODE_MAP ? entry_name(map) : NULL;
+        struct sl_instance *ins;
+
+        if (p == NULL) {
+            continue;
+        }
+        if (name == NULL) {
+            sl_errlist_add(errs, map->file, map->line, map->col, "name",
+                           "a parser needs a 'name' for inputs to refer to");
+            continue;
+        }
+        if (engine_parser_by_name(e, name) != NULL) {
+            sl_errlist_add(errs, map->file, map->line, map->col, "name",
+                           "parser '%s' is defined twice", name);
+            continue;
+        }
+        ins = sl_instance_create(e, p, e->cfg, map,
+                                 engine_count_plugin(e->parsers, e->nparsers, p),
+                                 errs);
+        if (ins != NULL && engine_add(&e->parsers, &e->nparsers, ins) != SL_OK) {
+            sl_instance_destroy(ins);
+        }
+    }
+    /* Built-in parsers under their plugin's name, unless the config
+     * defines a parser with that name itself. */
+    for (i = 0; builtins[i] != NULL; i++) {
+        const struct sl_plugin *p = sl_plugin_find(SL_PLUGIN_PARSER, builtins[i]);
+        struct sl_instance *ins;
+
+        if (p == NULL || engine_parser_by_name(e, builtins[i]) != NULL) {
+            continue;
+        }
+        ins = sl_instance_create(e, p, NULL, NULL,
+                                 engine_count_plugin(e->parsers, e->nparsers, p),
+                                 errs);
+        if (ins == NULL) {
+            continue;
+        }
+        ins->g.name = sl_strdup(builtins[i]);
+        if (ins->g.name == NULL ||
+            engine_add(&e->parsers, &e->nparsers, ins) != SL_OK) {
+            sl_instance_destroy(ins);
+        }
+    }
+}
+
+static void engine_input_metrics(struct sl_engine *e, struct sl_instance *ins)
+{
+    const char *labels[] = { "name", ins->name, "plugin", ins->plugin->name,
+                             NULL };
+
+    ins->m_records = sl_metrics_get(e->metrics, "sluice_input_records_total",
+                                    "Records the input produced.",
+                                    SL_METRIC_COUNTER, labels);
+    ins->m_bytes = sl_metrics_get(e->metrics, "sluice_input_bytes_total",
+                                  "Raw bytes the input read.",
+                                  SL_METRIC_COUNTER, labels);
+    ins->m_parse_fail = sl_metrics_get(
+        e->metrics, "sluice_input_parse_failures_total",
+        "Lines that did not parse and were kept as {\"log\": line}.",
+        SL_METRIC_COUNTER, labels);
+    ins->m_paused = sl_metrics_get(e->metrics, "sluice_input_paused",
+                                   "1 while the input is paused by "
+                                   "backpressure.",
+                                   SL_METRIC_GAUGE, labels);
+    sl_metric_set(ins->m_paused, 0);
+}
+
+static void engine_filter_metrics(struct sl_engine *e, struct sl_instance *ins)
+{
+    const char *labels[] = { "name", ins->name, "plugin", ins->plugin->name,
+                             NULL };
+
+    ins->m_dropped = sl_metrics_get(e->metrics,
+                                    "sluice_filter_dropped_records_total",
+                                    "Records the filter dropped.",
+                                    SL_METRIC_COUNTER, labels);
+    ins->m_modified = sl_metrics_get(e->metrics,
+                                     "sluice_filter_modified_records_total",
+                                     "Records the filter changed.",
+                                     SL_METRIC_COUNTER, labels);
+}
+
+static void engine_build_list(struct sl_engine *e, const struct sl_cnode *list,
+                              enum sl_plugin_kind kind,
+                              struct sl_instance ***arr, size_t *n,
+                              struct sl_errlist *errs)
+{
+    size_t i;
+
+    for (i = 0; i < list->n; i++) {
+        const struct sl_cnode *map = list->items[i];
+        const struct sl_plugin *p = engine_plugin_for(map, kind, "name", errs);
+        struct sl_instance *ins;
+
+        if (p == NULL) {
+            continue;
+        }
+        ins = sl_instance_create(e, p, e->cfg, map,
+                                 engine_count_plugin(*arr, *n, p), errs);
+        if (ins == NULL) {
+            continue;
+        }
+        if (engine_add(arr, n, ins) != SL_OK) {
+            sl_instance_destroy(ins);
+            sl_errlist_add(errs, NULL, 0, 0, NULL, "out of memory");
+        }
+    }
+}
+
+static void engine_link_inputs(struct sl_engine *e, struct sl_errlist *errs)
+{
+    size_t i;
+
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+        const char *pname = ins->g.parser != NULL ? ins->g.parser
+                                                  : ins->plugin->default_parser;
+
+        engine_input_metrics(e, ins);
+        if (pname == NULL) {
+            continue;
+        }
+        ins->parser = engine_parser_by_name(e, pname);
+        if (ins->parser == NULL) {
+            sl_errlist_add(errs, ins->cfg_file, ins->cfg_line, ins->cfg_col,
+                           "parser", "%s: no parser named '%s' (define it "
+                           "in the parsers section)", ins->name, pname);
+        }
+    }
+}
+
+static int engine_check_names(struct sl_engine *e, struct sl_errlist *errs)
+{
+    struct sl_strmap seen;
+    struct sl_instance **lists[3] = { e->inputs, e->filters, e->outputs };
+    size_t counts[3] = { e->ninputs, e->nfilters, e->noutputs };
+    size_t l, i;
+
+    sl_strmap_init(&seen);
+    for (l = 0; l < 3; l++) {
+        for (i = 0; i < counts[l]; i++) {
+            struct sl_instance *ins = lists[l][i];
+            struct sl_str k = sl_str_cstr(ins->name);
+
+            if (sl_strmap_get(&seen, k) != NULL) {
+                sl_errlist_add(errs, ins->cfg_file, ins->cfg_line,
+                               ins->cfg_col, "alias",
+                               "instance name '%s' is used twice", ins->name);
+            } else {
+                sl_strmap_put(&seen, k, ins);
+            }
+        }
+    }
+    sl_strmap_fini(&seen, NULL);
+    return SL_OK;
+}
+
+static void engine_ack_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+int sl_engine_create(struct event_base *base, struct sl_metrics *m,
+                     struct sl_config *cfg, struct sl_engine **out,
+                     struct sl_errlist *errs)
+{
+    struct sl_engine *e = sl_calloc(1, sizeof(*e));
+    struct sl_err err = { 0 };
+    size_t i;
+
+    *out = NULL;
+    if (e == NULL) {
+        sl_config_destroy(cfg);
+        return SL_ENOMEM;
+    }
+    e->base = base;
+    e->metrics = m;
+    e->cfg = cfg;
+    pthread_mutex_init(&e->ack_lock, NULL);
+    sl_strmap_init(&e->routes);
+    sl_buf_init(&e->scratch_parse, 0);
+    sl_buf_init(&e->scratch_body, 0);
+    sl_buf_init(&e->scratch_log, 0);
+    sl_arena_init(&e->arena, 64 * 1024, 0);
+    e->start_ns = sl_time_now_ns();
+    sl_engine_service_conf(cfg, &e->svc, errs);
+    engine_build_parsers(e, errs);
+    engine_build_list(e, cfg->inputs, SL_PLUGIN_INPUT, &e->inputs, &e->ninputs,
+                      errs);
+    engine_build_list(e, cfg->filters, SL_PLUGIN_FILTER, &e->filters,
+                      &e->nfilters, errs);
+    engine_build_list(e, cfg->outputs, SL_PLUGIN_OUTPUT, &e->outputs,
+                      &e->noutputs, errs);
+    engine_link_inputs(e, errs);
+    engine_check_names(e, errs);
+    if (e->noutputs > SL_MAX_OUTPUTS) {
+        sl_errlist_add(errs, NULL, 0, 0, "outputs",
+                       "at most %d outputs are supported, found %zu",
+                       SL_MAX_OUTPUTS, e->noutputs);
+    }
+    if (e->ninputs == 0 && sl_errlist_count(errs) == 0) {
+        sl_errlist_add(errs, cfg->path, 0, 0, "pipeline.inputs",
+                       "the pipeline has no inputs");
+    }
+    for (i = 0; i < e->nfilters; i++) {
+        e->filters[i]->slot = (unsigned)i;
+        engine_filter_metrics(e, e->filters[i]);
+    }
+    for (i = 0; i < e->noutputs && sl_errlist_count(errs) == 0; i++) {
+        e->outputs[i]->slot = (unsigned)i;
+        if (sl_output_create(e, e->outputs[i], &err) != SL_OK) {
+            sl_errlist_add(errs, NULL, 0, 0, e->outputs[i]->name, "%s",
+                           err.msg);
+        }
+    }
+    if (sl_errlist_count(errs) > 0) {
+        sl_engine_destroy(e);
+        return SL_ECONFIG;
+    }
+    {
+        const char *none[] = { NULL };
+
+        e->m_unrouted = sl_metrics_get(
+            m, "sluice_router_unmatched_records_total",
+            "Records whose tag matched no output (discarded).",
+            SL_METRIC_COUNTER, none);
+    }
+    e->json_checker = sl_json_checker_create();
+    e->ack_event = event_new(base, -1, 0, engine_ack_cb, e);
+    e->flush_timer = event_new(base, -1, EV_PERSIST, engine_flush_cb, e);
+    if (e->json_checker == NULL || e->ack_event == NULL ||
+        e->flush_timer == NULL) {
+        sl_engine_destroy(e);
+        return SL_ENOMEM;
+    }
+    *out = e;
+    return SL_OK;
+}
+
+/* ---- running ---- */
+
+int sl_engine_start(struct sl_engine *e, struct sl_err *err)
+{
+    struct timeval tv;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < e->noutputs; i++) {
+        rc = sl_output_start(e->outputs[i]->out, err);
+        if (rc != SL_OK) {
+            sl_err_at(err, NULL, 0, 0, e->outputs[i]->name);
+            return rc;
+        }
+    }
+    tv.tv_sec = e->svc.flush_ms / 1000;
+    tv.tv_usec = (e->svc.flush_ms % 1000) * 1000;
+    evtimer_add(e->flush_timer, &tv);
+    e->running = true;
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+
+        if (ins->plugin->start != NULL) {
+            rc = ins->plugin->start(ins, err);
+            if (rc != SL_OK) {
+                sl_err_at(err, NULL, 0, 0, ins->name);
+                return rc;
+            }
+        }
+        ins->started = true;
+    }
+    sl_clog_info("engine", "pipeline started: %zu inputs, %zu filters, "
+                           "%zu outputs",
+                 e->ninputs, e->nfilters, e->noutputs);
+    return SL_OK;
+}
+
+struct sl_route *sl_engine_route(struct sl_engine *e, struct sl_str tag)
+{
+    struct sl_route *r = sl_strmap_get(&e->routes, tag);
+    size_t i;
+
+    if (r != NULL) {
+        return r;
+    }
+    r = sl_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+    r->filters = sl_calloc(e->nfilters + 1, sizeof(*r->filters));
+    if (r->filters == NULL) {
+        sl_free(r);
+        return NULL;
+    }
+    for (i = 0; i < e->nfilters; i++) {
+        if (sl_matcher_match(&e->filters[i]->matcher, tag)) {
+            r->filters[r->nfilters++] = e->filters[i];
+        }
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        if (sl_matcher_match(&e->outputs[i]->matcher, tag)) {
+            r->outputs |= (uint64_t)1 << i;
+        }
+    }
+    if (sl_strmap_put(&e->routes, tag, r) != SL_OK) {
+        sl_free(r->filters);
+        sl_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void engine_chunk_free(struct sl_engine *e, struct sl_chunk *c)
+{
+    if (c->input != NULL) {
+        sl_input_release(c->input, c->len);
+    }
+    if (c->sealed) {
+        e->chunks_in_flight--;
+    }
+    sl_chunk_destroy(c);
+}
+
+void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
+{
+    struct sl_route *r = sl_engine_route(e, sl_str_make(c->tag, c->tag_len));
+    size_t i;
+
+    c->sealed = true;
+    e->chunks_in_flight++;
+    c->route_mask = r != NULL ? r->outputs : 0;
+    for (i = 0; i < e->noutputs; i++) {
+        if (c->route_mask & ((uint64_t)1 << i)) {
+            c->refs++;
+        }
+    }
+    if (c->refs == 0) {
+        engine_chunk_free(e, c);
+        return;
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        if (!(c->route_mask & ((uint64_t)1 << i))) {
+            continue;
+        }
+        if (sl_output_push(e->outputs[i]->out, c) != SL_OK) {
+            /* Out of memory for a queue entry: keep at-least-once by
+             * logging and treating it as delivered would lose data, so
+             * retry later is not possible here; count it as dropped. */
+            sl_clog_error("engine", "out of memory queueing a chunk for %s",
+                          e->outputs[i]->name);
+            sl_metric_add(e->outputs[i]->out->m_drop_error, c->records);
+            c->refs--;
+        }
+    }
+    if (c->refs == 0) {
+        engine_chunk_free(e, c);
+    }
+}
+
+void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
+                        unsigned out_slot)
+{
+    struct sl_ack *a = sl_malloc(sizeof(*a));
+
+    if (a == NULL) {
+        /* Cannot queue the ack: leaking the chunk keeps the data safe but
+         * the memory pinned; this only happens when memory is exhausted. */
+        return;
+    }
+    a->chunk = c;
+    a->slot = out_slot;
+    pthread_mutex_lock(&e->ack_lock);
+    a->next = e->acks;
+    e->acks = a;
+    pthread_mutex_unlock(&e->ack_lock);
+    if (e->ack_event != NULL) {
+        event_active(e->ack_event, EV_READ, 0);
+    }
+}
+
+static void engine_process_acks(struct sl_engine *e)
+{
+    struct sl_ack *a, *next;
+
+    pthread_mutex_lock(&e->ack_lock);
+    a = e->acks;
+    e->acks = NULL;
+    pthread_mutex_unlock(&e->ack_lock);
+    for (; a != NULL; a = next) {
+        next = a->next;
+        if (a->chunk->refs > 0 && --a->chunk->refs == 0) {
+            engine_chunk_free(e, a->chunk);
+        }
+        sl_free(a);
+    }
+}
+
+static bool engine_idle(struct sl_engine *e)
+{
+    size_t i;
+
+    if (e->chunks_in_flight > 0) {
+        return false;
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        if (!sl_output_idle(e->outputs[i]->out)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void engine_drain_check(struct sl_engine *e)
+{
+    if (!e->stopping || e->on_drained == NULL) {
+        return;
+    }
+    if (engine_idle(e) ||
+        (e->drain_deadline_mono_ns > 0 &&
+         sl_time_mono_ns() >= e->drain_deadline_mono_ns)) {
+        void (*cb)(struct sl_engine *, void *) = e->on_drained;
+
+        e->on_drained = NULL;
+        cb(e, e->on_drained_arg);
+    }
+}
+
+static void engine_ack_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_engine *e = arg;
+
+    (void)fd;
+    (void)what;
+    engine_process_acks(e);
+    engine_drain_check(e);
+}
+
+static void engine_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_engine *e = arg;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    for (i = 0; i < e->ninputs; i++) {
+        sl_input_flush_chunks(e->inputs[i], true);
+    }
+    engine_drain_check(e);
+}
+
+static void engine_drain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_engine *e = arg;
+
+    (void)fd;
+    (void)what;
+    engine_drain_check(e);
+}
+
+static void engine_stop_inputs(struct sl_engine *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+
+        if (ins->started && !ins->stopped && ins->plugin->stop != NULL) {
+            ins->plugin->stop(ins);
+        }
+        ins->stopped = true;
+        sl_input_flush_chunks(ins, true);
+    }
+}
+
+void sl_engine_drain(struct sl_engine *e, int64_t grace_ms)
+{
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 100 * 1000 };
+
+    if (e->stopping) {
+        return;
+    }
+    e->stopping = true;
+    engine_stop_inputs(e);
+    e->drain_deadline_mono_ns =
+        grace_ms >= 0 ? sl_time_mono_ns() + grace_ms * SL_NS_PER_MS : 0;
+    e->drain_timer = event_new(e->base, -1, EV_PERSIST, engine_drain_timer_cb, e);
+    if (e->drain_timer != NULL) {
+        evtimer_add(e->drain_timer, &tv);
+    }
+    engine_drain_check(e);
+}
+
+static void engine_free_list(struct sl_instance **arr, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        sl_instance_destroy(arr[i]);
+    }
+    sl_free(arr);
+}
+
+static void route_free(void *p)
+{
+    struct sl_route *r = p;
+
+    sl_free(r->filters);
+    sl_free(r);
+}
+
+static void engine_free_open_chunks(struct sl_engine *e)
+{
+    size_t i, k;
+    void *v;
+
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+
+        k = 0;
+        while (sl_strmap_next(&ins->open_chunks, &k, NULL, &v)) {
+            struct sl_chunk *c = v;
+
+            ins->buffered -= c->len;
+            sl_chunk_destroy(c);
+        }
+        sl_strmap_fini(&ins->open_chunks, NULL);
+        sl_strmap_init(&ins->open_chunks);
+        ins->last_chunk = NULL;
+    }
+}
+
+void sl_engine_destroy(struct sl_engine *e)
+{
+    uint64_t lost = 0;
+    size_t i;
+
+    if (e == NULL) {
+        return;
+    }
+    if (e->running) {
+        engine_stop_inputs(e);
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        if (e->outputs[i]->out != NULL) {
+            sl_output_stop(e->outputs[i]->out, true);
+            lost += sl_output_abandon(e->outputs[i]->out);
+        }
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        sl_output_destroy(e->outputs[i]->out);
+    }
+    engine_process_acks(e);
+    engine_free_open_chunks(e);
+    if (lost > 0) {
+        sl_clog_warn("engine", "%llu queued records were not delivered "
+                               "before exit (memory storage)",
+                     (unsigned long long)lost);
+    }
+    if (e->flush_timer != NULL) {
+        event_free(e->flush_timer);
+    }
+    if (e->drain_timer != NULL) {
+        event_free(e->drain_timer);
+    }
+    if (e->ack_event != NULL) {
+        event_free(e->ack_event);
+    }
+    engine_free_list(e->inputs, e->ninputs);
+    engine_free_list(e->filters, e->nfilters);
+    engine_free_list(e->outputs, e->noutputs);
+    engine_free_list(e->parsers, e->nparsers);
+    sl_strmap_fini(&e->routes, route_free);
+    sl_json_checker_destroy(e->json_checker);
+    sl_buf_fini(&e->scratch_parse);
+    sl_buf_fini(&e->scratch_body);
+    sl_buf_fini(&e->scratch_log);
+    sl_arena_fini(&e->arena);
+    sl_engine_service_conf_free(&e->svc);
+    sl_config_destroy(e->cfg);
+    pthread_mutex_destroy(&e->ack_lock);
+    sl_free(e);
+}
+
+/* ---- health ---- */
+
+static void health_add_output(struct sl_engine *e, struct sl_health *h,
+                              struct sl_instance *ins)
+{
+    struct sl_health_item *it;
+    struct sl_output *out = ins->out;
+    uint64_t fails;
+
+    if (h->n >= SL_HEALTH_MAX || out == NULL) {
+        return;
+    }
+    it = &h->items[h->n++];
+    snprintf(it->name, sizeof(it->name), "%s", ins->name);
+    snprintf(it->kind, sizeof(it->kind), "output");
+    snprintf(it->plugin, sizeof(it->plugin), "%s", ins->plugin->name);
+    pthread_mutex_lock(&out->lock);
+    fails = out->consecutive_failures;
+    it->consecutive_failures = fails;
+    it->ok = fails <= (uint64_t)e->svc.health_max_failed_flushes;
+    if (fails == 0) {
+        snprintf(it->status, sizeof(it->status), "ok");
+    } else {
+        snprintf(it->status, sizeof(it->status), it->ok ? "retrying" : "failing");
+        snprintf(it->reason, sizeof(it->reason),
+                 "%llu consecutive failed flushes: %.180s",
+                 (unsigned long long)fails, out->last_error);
+    }
+    pthread_mutex_unlock(&out->lock);
+}
+
+static void health_add_input(struct sl_health *h, struct sl_instance *ins)
+{
+    struct sl_health_item *it;
+
+    if (h->n >= SL_HEALTH_MAX) {
+        return;
+    }
+    it = &h->items[h->n++];
+    snprintf(it->name, sizeof(it->name), "%s", ins->name);
+    snprintf(it->kind, sizeof(it->kind), "input");
+    snprintf(it->plugin, sizeof(it->plugin), "%s", ins->plugin->name);
+    it->ok = true;
+    if (ins->paused) {
+        snprintf(it->status, sizeof(it->status), "paused");
+        snprintf(it->reason, sizeof(it->reason),
+                 "paused: %llu bytes buffered (mem_buf_limit %llu)",
+                 (unsigned long long)ins->buffered,
+                 (unsigned long long)ins->g.mem_buf_limit);
+    } else {
+        snprintf(it->status, sizeof(it->status),
+                 ins->finished ? "finished" : "ok");
+    }
+}
+
+void sl_engine_health(struct sl_engine *e, struct sl_health *h)
+{
+    size_t i;
+
+    h->now_ns = sl_time_now_ns();
+    h->live = true;
+    h->ready = e != NULL && e->running;
+    if (e == NULL) {
+        return;
+    }
+    for (i = 0; i < e->ninputs; i++) {
+        health_add_input(h, e->inputs[i]);
+    }
+    for (i = 0; i < e->noutputs; i++) {
+        health_add_output(e, h, e->outputs[i]);
+    }
+    for (i = 0; i < h->n; i++) {
+        if (!h->items[i].ok) {
+            h->ready = false;
+        }
+    }
+}

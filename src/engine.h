@@ -1,1 +1,222 @@
-/* placeholder */
+/*
+ * engine.h - the pipeline engine: instances built from a config, the main
+ * loop's timers, chunk dispatch to outputs, acknowledgements, pause and
+ * resume, shutdown and reload.
+ *
+ * Threads: everything here runs on the main thread except what worker.c
+ * runs on output worker threads.  The two sides meet only in the output
+ * queues (worker.c) and the acknowledgement queue (sl_engine_post_ack),
+ * both mutex-protected lists with a libevent wake-up.
+ *
+ * Main types:
+ *   struct sl_engine    one configured pipeline (a reload builds a new one)
+ *   struct sl_instance  one configured plugin (defined here, opaque to
+ *                       plugins)
+ *   struct sl_route     per-tag cache of the filters and outputs a tag
+ *                       goes through
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "config.h"
+#include "health.h"
+#include "metrics.h"
+#include "router.h"
+#include "util.h"
+#include "sluice/plugin.h"
+
+#define SL_MAX_OUTPUTS 64
+#define SL_MAX_FILTERS 256
+
+enum sl_storage_type {
+    SL_STORAGE_MEMORY,
+    SL_STORAGE_FILESYSTEM,
+};
+
+/* Options every instance has (which ones apply depends on the kind). */
+struct sl_generic_conf {
+    char *name;
+    char *alias;
+    char *tag;
+    char *parser;
+    char *match;
+    char *match_regex;
+    char *log_level;
+    char *retry_limit;
+    uint64_t mem_buf_limit;
+    int storage_type;
+    int64_t workers;
+    int64_t retry_base_ms;
+    int64_t retry_max_ms;
+};
+
+/* service section. */
+struct sl_service_conf {
+    int64_t flush_ms;
+    int64_t grace_ms;
+    int log_level;
+    int log_format;
+    bool http_server;
+    char *http_listen;
+    int64_t http_port;
+    char *http_port_file;
+    char *storage_path;
+    uint64_t chunk_size;
+    int64_t health_max_failed_flushes;
+    uint64_t memory_limit;
+};
+
+struct sl_output;
+
+struct sl_instance {
+    const struct sl_plugin *plugin;
+    struct sl_engine *engine; /* NULL for standalone instances */
+    struct sl_metrics *metrics;
+    struct event_base *base;
+    char name[96];
+    unsigned index;          /* among instances of the same plugin */
+    unsigned slot;           /* outputs: bit in route masks; filters: order */
+    int log_level;           /* -1 = global */
+    struct sl_generic_conf g;
+    void *conf;
+    void *ctx;
+    bool inited;
+    bool started;
+    const char *cfg_file;
+    unsigned cfg_line, cfg_col;
+    struct sl_str tag;
+
+    /* inputs */
+    struct sl_instance *parser; /* borrowed from the engine's parsers */
+    bool paused;
+    bool finished;
+    bool stopped;
+    uint64_t buffered;          /* bytes of chunks not yet freed */
+    struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
+    struct sl_chunk *last_chunk;  /* fast path: last tag appended to */
+    struct sl_metric *m_records, *m_bytes, *m_parse_fail, *m_paused;
+
+    /* filters and outputs */
+    struct sl_matcher matcher;
+    struct sl_metric *m_dropped, *m_modified;
+
+    /* outputs */
+    struct sl_output *out;
+    int64_t retry_limit; /* -1 = no limit */
+};
+
+/* Per-tag routing decision, cached by tag. */
+struct sl_route {
+    size_t nfilters;
+    struct sl_instance **filters;
+    uint64_t outputs; /* bit i = engine->outputs[i] */
+};
+
+struct sl_ack;
+
+struct sl_engine {
+    struct event_base *base;
+    struct sl_config *cfg;
+    struct sl_metrics *metrics;
+    struct sl_service_conf svc;
+
+    struct sl_instance **inputs;
+    size_t ninputs;
+    struct sl_instance **parsers; /* named parsers + built-in defaults */
+    size_t nparsers;
+    struct sl_instance **filters;
+    size_t nfilters;
+    struct sl_instance **outputs;
+    size_t noutputs;
+
+    struct sl_strmap routes; /* tag -> struct sl_route * */
+
+    struct event *flush_timer;
+    struct event *ack_event;  /* activated by workers */
+    struct event *drain_timer;
+    pthread_mutex_t ack_lock;
+    struct sl_ack *acks;      /* posted by workers, taken by main */
+
+    /* scratch buffers for the record path (main thread) */
+    struct sl_buf scratch_parse;
+    struct sl_buf scratch_body;
+    struct sl_buf scratch_log;
+    struct sl_arena arena;
+    void *json_checker;       /* struct sl_json_checker * */
+
+    struct sl_metric *m_unrouted;
+    uint64_t chunks_in_flight;  /* sealed chunks not yet freed */
+    bool running;
+    bool stopping;           /* inputs stopped, draining */
+    bool all_finished_notified;
+    int64_t drain_deadline_mono_ns;
+    int64_t start_ns;
+
+    /* Called once when a drain finished (everything delivered or grace
+     * expired); set by main.c. */
+    void (*on_drained)(struct sl_engine *e, void *arg);
+    void *on_drained_arg;
+    /* Called when every input finished (stdin EOF). */
+    void (*on_inputs_finished)(struct sl_engine *e, void *arg);
+};
+
+/* Builds an engine from <cfg> (which it takes over): creates and inits
+ * every instance, collecting all errors in <errs>.  Nothing is started.
+ * <base> is the main loop, <m> the process metrics registry. */
+int sl_engine_create(struct event_base *base, struct sl_metrics *m,
+                     struct sl_config *cfg, struct sl_engine **out,
+                     struct sl_errlist *errs);
+
+/* Parses only the service section of <cfg> into <svc> (for main.c). */
+int sl_engine_service_conf(const struct sl_config *cfg,
+                           struct sl_service_conf *svc,
+                           struct sl_errlist *errs);
+void sl_engine_service_conf_free(struct sl_service_conf *svc);
+
+/* Starts output workers, then inputs and the flush timer. */
+int sl_engine_start(struct sl_engine *e, struct sl_err *err);
+
+/* Stops inputs, seals open chunks and waits (on the loop) until every
+ * chunk is delivered or <grace_ms> passed; then calls on_drained.
+ * grace_ms < 0: no deadline. */
+void sl_engine_drain(struct sl_engine *e, int64_t grace_ms);
+
+/* Stops workers and frees everything (after drain). */
+void sl_engine_destroy(struct sl_engine *e);
+
+/* Health for the admin server. */
+void sl_engine_health(struct sl_engine *e, struct sl_health *h);
+
+/* ---- used by input.c and worker.c ---- */
+
+/* Seals <c> and hands it to its routed outputs (or frees it when none). */
+void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c);
+
+/* Worker -> main: <c> is done for output <out_slot>. Any thread. */
+void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
+                        unsigned out_slot);
+
+/* Route for <tag> (computed and cached on first use). */
+struct sl_route *sl_engine_route(struct sl_engine *e, struct sl_str tag);
+
+/* Input accounting: called when a chunk of <ins> is freed. */
+void sl_input_release(struct sl_instance *ins, size_t bytes);
+
+/* Seals every open chunk of <ins> (flush timer, stop). */
+void sl_input_flush_chunks(struct sl_instance *ins, bool all);
+
+/* Creates an instance of <p> from config map <map> (NULL = defaults).
+ * <engine> may be NULL (standalone).  Errors go to <errs>. */
+struct sl_instance *sl_instance_create(struct sl_engine *engine,
+                                       const struct sl_plugin *p,
+                                       const struct sl_config *cfg,
+                                       const struct sl_cnode *map,
+                                       unsigned index,
+                                       struct sl_errlist *errs);
+
+#endif

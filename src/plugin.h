@@ -23,6 +23,9 @@ struct sl_metrics;
 size_t sl_plugin_count(void);
 const struct sl_plugin *sl_plugin_at(size_t i);
 
+/* The source folder of plugin <i> under plugins/ (e.g. "in_tail"). */
+const char *sl_plugin_dir(size_t i);
+
 /* The plugin of <kind> named <name>, or NULL. */
 const struct sl_plugin *sl_plugin_find(enum sl_plugin_kind kind,
                                        const char *name);

@@ -1,1 +1,691 @@
-/* placeholder: being written */
+/*
+ * worker.c - output worker threads, queues and batches (see worker.h).
+ *
+ * Threads: sl_output_create/start/push/stop/destroy run on the main
+ * thread; everything named worker_* and batch_* runs on the worker thread
+ * that owns the batch.  The only shared state is the queue and the health
+ * fields, under out->lock, and the metrics (atomics).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "backoff.h"
+#include "worker.h"
+#include "sluice/banned.h"
+
+/* ---- metrics ---- */
+
+static struct sl_metric *out_metric(struct sl_output *out, const char *name,
+                                    const char *help, enum sl_metric_type t,
+                                    const char *reason)
+{
+    const char *labels[] = { "name",   out->ins->name, "plugin",
+                             out->ins->plugin->name,   "reason",
+                             reason,   NULL };
+
+    if (reason == NULL) {
+        labels[4] = NULL;
+    }
+    return sl_metrics_get(out->engine->metrics, name, help, t, labels);
+}
+
+static void output_metrics_init(struct sl_output *out)
+{
+    out->m_records = out_metric(out, "sluice_output_records_total",
+                                "Records delivered by the output.",
+                                SL_METRIC_COUNTER, NULL);
+    out->m_bytes = out_metric(out, "sluice_output_bytes_total",
+                              "Record bytes delivered by the output.",
+                              SL_METRIC_COUNTER, NULL);
+    out->m_errors = out_metric(out, "sluice_output_errors_total",
+                               "Flushes that failed.", SL_METRIC_COUNTER,
+                               NULL);
+    out->m_retries = out_metric(out, "sluice_output_retries_total",
+                                "Retries scheduled after a failed flush.",
+                                SL_METRIC_COUNTER, NULL);
+    out->m_retries_failed =
+        out_metric(out, "sluice_output_retries_failed_total",
+                   "Batches given up after retry_limit retries.",
+                   SL_METRIC_COUNTER, NULL);
+    out->m_drop_retry = out_metric(out, "sluice_output_dropped_records_total",
+                                   "Records the output gave up, by reason.",
+                                   SL_METRIC_COUNTER, "retry_limit");
+    out->m_drop_error = out_metric(out, "sluice_output_dropped_records_total",
+                                   "Records the output gave up, by reason.",
+                                   SL_METRIC_COUNTER, "permanent_error");
+    out->m_drop_shutdown =
+        out_metric(out, "sluice_output_dropped_records_total",
+                   "Records the output gave up, by reason.",
+                   SL_METRIC_COUNTER, "shutdown");
+    out->m_queue_bytes =
+        out_metric(out, "sluice_output_queue_bytes",
+                   "Bytes of chunks waiting in the output's queue.",
+                   SL_METRIC_GAUGE, NULL);
+}
+
+/* ---- batch API (worker thread) ---- */
+
+struct sl_str sl_batch_tag(const struct sl_batch *b)
+{
+    return sl_str_make(b->chunk->tag, b->chunk->tag_len);
+}
+
+size_t sl_batch_count(const struct sl_batch *b)
+{
+    return b->count;
+}
+
+size_t sl_batch_bytes(const struct sl_batch *b)
+{
+    return b->bytes;
+}
+
+unsigned sl_batch_attempts(const struct sl_batch *b)
+{
+    return b->attempts;
+}
+
+void sl_batch_iter_init(const struct sl_batch *b, struct sl_batch_iter *it)
+{
+    (void)b;
+    it->off = 0;
+    it->index = 0;
+}
+
+bool sl_batch_next(const struct sl_batch *b, struct sl_batch_iter *it,
+                   struct sl_event *ev)
+{
+    for (;;) {
+        size_t idx = it->index;
+
+        if (!sl_chunk_next(b->chunk, &it->off, &ev->ts_ns, &ev->body)) {
+            return false;
+        }
+        it->index++;
+        if (b->skip == NULL || !b->skip[idx]) {
+            ev->index = idx;
+            return true;
+        }
+    }
+}
+
+void sl_batch_set_error(struct sl_batch *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(b->error, sizeof(b->error), fmt, ap);
+    va_end(ap);
+}
+
+void sl_batch_retry_after(struct sl_batch *b, int64_t ms)
+{
+    b->retry_after_ms = ms;
+}
+
+int sl_batch_fail_record(struct sl_batch *b, size_t index, bool permanent,
+                         const char *error)
+{
+    if (index >= b->chunk->records) {
+        return SL_EINVAL;
+    }
+    if (b->failed == NULL) {
+        b->failed = sl_calloc(b->chunk->records, 1);
+        if (b->failed == NULL) {
+            return SL_ENOMEM;
+        }
+    }
+    b->failed[index] = permanent ? 2 : 1;
+    if (error != NULL && b->error[0] == '\0') {
+        snprintf(b->error, sizeof(b->error), "%s", error);
+    }
+    return SL_OK;
+}
+
+struct event_base *sl_worker_base(const struct sl_worker *w)
+{
+    return w->base;
+}
+
+struct sl_instance *sl_worker_instance(const struct sl_worker *w)
+{
+    return w->out->ins;
+}
+
+void *sl_worker_ctx(const struct sl_worker *w)
+{
+    return w->ctx;
+}
+
+void sl_worker_set_ctx(struct sl_worker *w, void *ctx)
+{
+    w->ctx = ctx;
+}
+
+unsigned sl_worker_id(const struct sl_worker *w)
+{
+    return w->id;
+}
+
+/* ---- worker thread ---- */
+
+static void batch_free(struct sl_batch *b)
+{
+    sl_free(b->skip);
+    sl_free(b->failed);
+    sl_free(b);
+}
+
+/* The batch is finished for this output: release the chunk to the main
+ * thread and let the worker take the next one. */
+static void batch_complete(struct sl_batch *b)
+{
+    struct sl_output *out = b->out;
+    struct sl_worker *w = b->w;
+
+    sl_engine_post_ack(out->engine, b->chunk, out->ins->slot);
+    pthread_mutex_lock(&out->lock);
+    w->current = NULL;
+    pthread_mutex_unlock(&out->lock);
+    batch_free(b);
+    event_active(w->wake, EV_READ, 0);
+}
+
+static void batch_note_failure(struct sl_batch *b)
+{
+    struct sl_output *out = b->out;
+
+    sl_metric_add(out->m_errors, 1);
+    pthread_mutex_lock(&out->lock);
+    out->consecutive_failures++;
+    snprintf(out->last_error, sizeof(out->last_error), "%s",
+             b->error[0] != '\0' ? b->error : "flush failed");
+    pthread_mutex_unlock(&out->lock);
+}
+
+static void batch_note_success(struct sl_batch *b, size_t records,
+                               size_t bytes)
+{
+    struct sl_output *out = b->out;
+
+    sl_metric_add(out->m_records, records);
+    sl_metric_add(out->m_bytes, bytes);
+    pthread_mutex_lock(&out->lock);
+    if (out->consecutive_failures > 0) {
+        sl_log_info(out->ins, "delivering again after %llu failed flushes",
+                    (unsigned long long)out->consecutive_failures);
+    }
+    out->consecutive_failures = 0;
+    out->last_error[0] = '\0';
+    pthread_mutex_unlock(&out->lock);
+}
+
+static void batch_retry_or_give_up(struct sl_batch *b)
+{
+    struct sl_output *out = b->out;
+    struct sl_worker *w = b->w;
+    int64_t limit = out->ins->retry_limit, delay;
+    struct timeval tv;
+
+    if (limit >= 0 && (int64_t)b->attempts > limit) {
+        sl_metric_add(out->m_retries_failed, 1);
+        sl_metric_add(out->m_drop_retry, b->count);
+        sl_log_error(out->ins,
+                     "giving up %zu records of tag %s after %u attempts: %s",
+                     b->count, b->chunk->tag, b->attempts, b->error);
+        batch_complete(b);
+        return;
+    }
+    sl_metric_add(out->m_retries, 1);
+    delay = sl_backoff_backoff_ms(out->ins->g.retry_base_ms,
+                                out->ins->g.retry_max_ms, b->attempts,
+                                b->retry_after_ms, &w->rng);
+    sl_log_warn(out->ins, "flush of %zu records failed (%s); retry %u in %lld ms",
+                b->count, b->error[0] ? b->error : "no reason given",
+                b->attempts, (long long)delay);
+    b->state = SL_BATCH_WAITING;
+    b->retry_after_ms = 0;
+    tv.tv_sec = delay / 1000;
+    tv.tv_usec = (delay % 1000) * 1000;
+    evtimer_add(w->retry_timer, &tv);
+}
+
+/* Applies a PARTIAL result: delivered and permanently failed records are
+ * marked done, the rest stays for the retry.  Returns records left. */
+static size_t batch_apply_partial(struct sl_batch *b)
+{
+    struct sl_output *out = b->out;
+    struct sl_batch_iter it;
+    struct sl_event ev;
+    size_t ok = 0, okbytes = 0, perm = 0;
+
+    if (b->skip == NULL) {
+        b->skip = sl_calloc(b->chunk->records, 1);
+        if (b->skip == NULL) {
+            return b->count; /* retry everything: at-least-once */
+        }
+    }
+    sl_batch_iter_init(b, &it);
+    while (sl_batch_next(b, &it, &ev)) {
+        uint8_t f = b->failed != NULL ? b->failed[ev.index] : 0;
+
+        if (f == 1) {
+            continue;
+        }
+        b->skip[ev.index] = 1;
+        b->count--;
+        b->bytes -= ev.body.len;
+        if (f == 2) {
+            perm++;
+        } else {
+            ok++;
+            okbytes += ev.body.len;
+        }
+    }
+    if (ok > 0) {
+        sl_metric_add(out->m_records, ok);
+        sl_metric_add(out->m_bytes, okbytes);
+    }
+    if (perm > 0) {
+        sl_metric_add(out->m_drop_error, perm);
+        sl_log_error(out->ins, "%zu records rejected permanently: %s", perm,
+                     b->error);
+    }
+    sl_free(b->failed);
+    b->failed = NULL;
+    return b->count;
+}
+
+static void batch_finish(struct sl_batch *b, enum sl_flush_result r)
+{
+    struct sl_output *out = b->out;
+
+    b->attempts++;
+    switch (r) {
+    case SL_FLUSH_OK:
+        batch_note_success(b, b->count, b->bytes);
+        batch_complete(b);
+        return;
+    case SL_FLUSH_PARTIAL:
+        if (batch_apply_partial(b) == 0) {
+            batch_complete(b);
+            return;
+        }
+        batch_note_failure(b);
+        batch_retry_or_give_up(b);
+        return;
+    case SL_FLUSH_ERROR:
+        batch_note_failure(b);
+        sl_metric_add(out->m_drop_error, b->count);
+        sl_log_error(out->ins, "%zu records of tag %s rejected permanently: %s",
+                     b->count, b->chunk->tag,
+                     b->error[0] ? b->error : "no reason given");
+        batch_complete(b);
+        return;
+    case SL_FLUSH_RETRY:
+    case SL_FLUSH_PENDING:
+    default:
+        batch_note_failure(b);
+        batch_retry_or_give_up(b);
+        return;
+    }
+}
+
+void sl_batch_done(struct sl_batch *b, enum sl_flush_result r)
+{
+    if (b->state != SL_BATCH_FLUSHING || r == SL_FLUSH_PENDING) {
+        sl_log_error(b->out->ins, "bug: sl_batch_done called twice or with "
+                                  "PENDING; ignored");
+        return;
+    }
+    batch_finish(b, r);
+}
+
+static void worker_flush(struct sl_worker *w, struct sl_batch *b)
+{
+    enum sl_flush_result r;
+
+    b->state = SL_BATCH_FLUSHING;
+    b->error[0] = '\0';
+    r = w->out->ins->plugin->flush(b, w);
+    if (r != SL_FLUSH_PENDING) {
+        batch_finish(b, r);
+    }
+}
+
+static void worker_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    if (w->current != NULL && w->current->state == SL_BATCH_WAITING) {
+        worker_flush(w, w->current);
+    }
+}
+
+static struct sl_batch *output_take(struct sl_output *out, struct sl_worker *w)
+{
+    struct sl_batch *b;
+
+    pthread_mutex_lock(&out->lock);
+    b = out->head;
+    if (b != NULL) {
+        out->head = b->next;
+        if (out->head == NULL) {
+            out->tail = NULL;
+        }
+        out->queued_records -= b->count;
+        out->queued_bytes -= b->chunk->len;
+        b->next = NULL;
+        b->w = w;
+        w->current = b;
+    }
+    pthread_mutex_unlock(&out->lock);
+    if (b != NULL) {
+        sl_metric_set(out->m_queue_bytes, (int64_t)out->queued_bytes);
+    }
+    return b;
+}
+
+static void worker_abandon_current(struct sl_worker *w)
+{
+    struct sl_batch *b = w->current;
+
+    if (b == NULL) {
+        return;
+    }
+    evtimer_del(w->retry_timer);
+    sl_metric_add(w->out->m_drop_shutdown, b->count);
+    sl_engine_post_ack(w->out->engine, b->chunk, w->out->ins->slot);
+    pthread_mutex_lock(&w->out->lock);
+    w->current = NULL;
+    pthread_mutex_unlock(&w->out->lock);
+    batch_free(b);
+}
+
+static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+    struct sl_output *out = w->out;
+    struct sl_batch *b;
+    bool stop, hard;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&out->lock);
+    stop = w->stop;
+    hard = w->hard_stop;
+    pthread_mutex_unlock(&out->lock);
+    if (stop && hard) {
+        if (out->ins->plugin->worker_exit != NULL && w->inited) {
+            out->ins->plugin->worker_exit(out->ins, w);
+            w->inited = false;
+        }
+        worker_abandon_current(w);
+        event_base_loopbreak(w->base);
+        return;
+    }
+    if (w->current != NULL) {
+        return;
+    }
+    b = output_take(out, w);
+    if (b != NULL) {
+        worker_flush(w, b);
+        return;
+    }
+    if (stop) {
+        if (out->ins->plugin->worker_exit != NULL && w->inited) {
+            out->ins->plugin->worker_exit(out->ins, w);
+            w->inited = false;
+        }
+        event_base_loopbreak(w->base);
+    }
+}
+
+struct worker_start {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned done;
+    int rc;
+    struct sl_err err;
+};
+
+static void *worker_main(void *arg)
+{
+    struct sl_worker *w = arg;
+    struct sl_output *out = w->out;
+    struct worker_start *ws = (struct worker_start *)w->ctx;
+    struct sl_err err = { 0 };
+    int rc = SL_OK;
+
+    w->ctx = NULL;
+    if (out->ins->plugin->worker_init != NULL) {
+        rc = out->ins->plugin->worker_init(out->ins, w, &err);
+    }
+    w->inited = rc == SL_OK;
+    pthread_mutex_lock(&ws->lock);
+    if (rc != SL_OK && ws->rc == SL_OK) {
+        ws->rc = rc;
+        ws->err = err;
+    }
+    ws->done++;
+    pthread_cond_signal(&ws->cond);
+    pthread_mutex_unlock(&ws->lock);
+    if (rc != SL_OK) {
+        return NULL;
+    }
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+int sl_output_create(struct sl_engine *e, struct sl_instance *ins,
+                     struct sl_err *err)
+{
+    struct sl_output *out = sl_calloc(1, sizeof(*out));
+    unsigned i;
+
+    if (out == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    out->ins = ins;
+    out->engine = e;
+    out->nworkers = (unsigned)(ins->g.workers > 0 ? ins->g.workers : 1);
+    pthread_mutex_init(&out->lock, NULL);
+    out->workers = sl_calloc(out->nworkers, sizeof(*out->workers));
+    if (out->workers == NULL) {
+        sl_free(out);
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < out->nworkers; i++) {
+        out->workers[i].out = out;
+        out->workers[i].id = i;
+        out->workers[i].rng = (uint64_t)sl_time_mono_ns() ^
+                              ((uint64_t)(i + 1) << 32) ^ (uintptr_t)out;
+    }
+    output_metrics_init(out);
+    ins->out = out;
+    return SL_OK;
+}
+
+static int worker_prepare(struct sl_worker *w)
+{
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        return SL_ENOMEM;
+    }
+    w->wake = event_new(w->base, -1, 0, worker_wake_cb, w);
+    w->retry_timer = evtimer_new(w->base, worker_retry_cb, w);
+    if (w->wake == NULL || w->retry_timer == NULL) {
+        return SL_ENOMEM;
+    }
+    return SL_OK;
+}
+
+int sl_output_start(struct sl_output *out, struct sl_err *err)
+{
+    struct worker_start ws;
+    unsigned i, started = 0;
+    int rc = SL_OK;
+
+    memset(&ws, 0, sizeof(ws));
+    pthread_mutex_init(&ws.lock, NULL);
+    pthread_cond_init(&ws.cond, NULL);
+    for (i = 0; i < out->nworkers; i++) {
+        struct sl_worker *w = &out->workers[i];
+
+        if (worker_prepare(w) != SL_OK) {
+            rc = sl_err_set(err, SL_ENOMEM, "out of memory");
+            break;
+        }
+        w->ctx = &ws; /* handed to the thread, reset by it */
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            rc = sl_err_set(err, SL_EIO, "cannot start worker thread");
+            break;
+        }
+        w->thread_started = true;
+        started++;
+    }
+    pthread_mutex_lock(&ws.lock);
+    while (ws.done < started) {
+        pthread_cond_wait(&ws.cond, &ws.lock);
+    }
+    pthread_mutex_unlock(&ws.lock);
+    if (rc == SL_OK && ws.rc != SL_OK) {
+        rc = ws.rc;
+        *err = ws.err;
+    }
+    pthread_cond_destroy(&ws.cond);
+    pthread_mutex_destroy(&ws.lock);
+    if (rc != SL_OK) {
+        sl_output_stop(out, true);
+    }
+    return rc;
+}
+
+int sl_output_push(struct sl_output *out, struct sl_chunk *c)
+{
+    struct sl_batch *b = sl_calloc(1, sizeof(*b));
+    unsigned i;
+
+    if (b == NULL) {
+        return SL_ENOMEM;
+    }
+    b->out = out;
+    b->chunk = c;
+    b->count = c->records;
+    b->bytes = c->body_bytes;
+    b->queued_mono_ns = sl_time_mono_ns();
+    pthread_mutex_lock(&out->lock);
+    if (out->tail != NULL) {
+        out->tail->next = b;
+    } else {
+        out->head = b;
+    }
+    out->tail = b;
+    out->queued_records += b->count;
+    out->queued_bytes += c->len;
+    pthread_mutex_unlock(&out->lock);
+    sl_metric_set(out->m_queue_bytes, (int64_t)out->queued_bytes);
+    /* Wake every idle worker; the first to take the lock gets it. */
+    for (i = 0; i < out->nworkers; i++) {
+        if (out->workers[i].wake != NULL) {
+            event_active(out->workers[i].wake, EV_READ, 0);
+        }
+    }
+    return SL_OK;
+}
+
+bool sl_output_idle(struct sl_output *out)
+{
+    bool idle;
+    unsigned i;
+
+    pthread_mutex_lock(&out->lock);
+    idle = out->head == NULL;
+    for (i = 0; idle && i < out->nworkers; i++) {
+        idle = out->workers[i].current == NULL;
+    }
+    pthread_mutex_unlock(&out->lock);
+    return idle;
+}
+
+void sl_output_stop(struct sl_output *out, bool hard)
+{
+    unsigned i;
+
+    pthread_mutex_lock(&out->lock);
+    for (i = 0; i < out->nworkers; i++) {
+        out->workers[i].stop = true;
+        out->workers[i].hard_stop = hard;
+    }
+    pthread_mutex_unlock(&out->lock);
+    for (i = 0; i < out->nworkers; i++) {
+        struct sl_worker *w = &out->workers[i];
+
+        if (w->thread_started) {
+            event_active(w->wake, EV_READ, 0);
+            pthread_join(w->thread, NULL);
+            w->thread_started = false;
+        }
+    }
+}
+
+uint64_t sl_output_abandon(struct sl_output *out)
+{
+    struct sl_batch *b, *next;
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&out->lock);
+    b = out->head;
+    out->head = out->tail = NULL;
+    out->queued_records = 0;
+    out->queued_bytes = 0;
+    pthread_mutex_unlock(&out->lock);
+    for (; b != NULL; b = next) {
+        next = b->next;
+        n += b->count;
+        sl_metric_add(out->m_drop_shutdown, b->count);
+        sl_engine_post_ack(out->engine, b->chunk, out->ins->slot);
+        batch_free(b);
+    }
+    sl_metric_set(out->m_queue_bytes, 0);
+    return n;
+}
+
+void sl_output_destroy(struct sl_output *out)
+{
+    unsigned i;
+
+    if (out == NULL) {
+        return;
+    }
+    for (i = 0; i < out->nworkers; i++) {
+        struct sl_worker *w = &out->workers[i];
+
+        if (w->current != NULL) {
+            worker_abandon_current(w);
+        }
+        if (w->wake != NULL) {
+            event_free(w->wake);
+        }
+        if (w->retry_timer != NULL) {
+            event_free(w->retry_timer);
+        }
+        if (w->base != NULL) {
+            event_base_free(w->base);
+        }
+    }
+    pthread_mutex_destroy(&out->lock);
+    sl_free(out->workers);
+    out->ins->out = NULL;
+    sl_free(out);
+}
