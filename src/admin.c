@@ -44,11 +44,11 @@
 #define SL_VERSION "unknown"
 #endif
 
-#define ADMIN_MAX_BODY 4096
-#define ADMIN_MAX_HEADERS 8192
-#define ADMIN_TIMEOUT_S 10
+#define ADMIN_MAX_BODY     4096
+#define ADMIN_MAX_HEADERS  8192
+#define ADMIN_TIMEOUT_S    10
 #define ADMIN_MAX_RESPONSE (64u << 20)
-#define ADMIN_ALLOW "GET, HEAD"
+#define ADMIN_ALLOW        "GET, HEAD"
 
 struct sl_admin {
     struct evhttp *http;
@@ -131,8 +131,8 @@ static void admin_metrics(struct sl_admin *a, struct evhttp_request *req,
         rc = sl_metrics_write_prometheus(a->metrics, &b);
     }
     if (rc != SL_OK) {
-        admin_reply_error(req, 500, "Internal Server Error",
-                          sl_strerror(rc), NULL);
+        admin_reply_error(req, 500, "Internal Server Error", sl_strerror(rc),
+                          NULL);
     } else if (json) {
         admin_reply(req, 200, "OK", "application/json", &b);
     } else {
@@ -166,8 +166,8 @@ static void admin_health_get(const struct sl_admin *a, struct sl_health *h)
 }
 
 /* Appends ,"<key>":<string value>. */
-static int admin_json_field(struct sl_buf *b, const char *key,
-                            const char *val, size_t max)
+static int admin_json_field(struct sl_buf *b, const char *key, const char *val,
+                            size_t max)
 {
     int rc = sl_buf_printf(b, ",\"%s\":", key);
 
@@ -178,17 +178,17 @@ static int admin_json_item(struct sl_buf *b, const struct sl_health_item *it)
 {
     int rc = sl_buf_append_str(b, "{\"name\":");
 
-    rc = rc ? rc : sl_json_write_string(b, it->name,
-                                        strnlen(it->name, sizeof(it->name)));
+    rc = rc ? rc
+            : sl_json_write_string(b, it->name,
+                                   strnlen(it->name, sizeof(it->name)));
     rc = rc ? rc : admin_json_field(b, "kind", it->kind, sizeof(it->kind));
-    rc = rc ? rc
-            : admin_json_field(b, "plugin", it->plugin, sizeof(it->plugin));
-    rc = rc ? rc
-            : admin_json_field(b, "status", it->status, sizeof(it->status));
-    rc = rc ? rc
-            : sl_buf_printf(b, ",\"ok\":%s", it->ok ? "true" : "false");
-    rc = rc ? rc
-            : admin_json_field(b, "reason", it->reason, sizeof(it->reason));
+    rc =
+        rc ? rc : admin_json_field(b, "plugin", it->plugin, sizeof(it->plugin));
+    rc =
+        rc ? rc : admin_json_field(b, "status", it->status, sizeof(it->status));
+    rc = rc ? rc : sl_buf_printf(b, ",\"ok\":%s", it->ok ? "true" : "false");
+    rc =
+        rc ? rc : admin_json_field(b, "reason", it->reason, sizeof(it->reason));
     rc = rc ? rc
             : sl_buf_printf(b, ",\"consecutive_failures\":%llu}",
                             (unsigned long long)it->consecutive_failures);
@@ -238,12 +238,13 @@ static int admin_json_health(struct sl_buf *b, const struct sl_health *h,
     if (sl_time_format_rfc3339(h->now_ns, 3, ts, sizeof(ts)) == 0) {
         ts[0] = '\0';
     }
-    rc = sl_buf_printf(b, "{\"status\":\"%s\",\"timestamp\":\"%s\","
-                          "\"uptime_seconds\":%lld,\"version\":",
+    rc = sl_buf_printf(b,
+                       "{\"status\":\"%s\",\"timestamp\":\"%s\","
+                       "\"uptime_seconds\":%lld,\"version\":",
                        ok ? "ok" : "error", ts, (long long)(up > 0 ? up : 0));
-    rc = rc ? rc : sl_json_write_string(b, h->version,
-                                        strnlen(h->version,
-                                                sizeof(h->version)));
+    rc = rc ? rc
+            : sl_json_write_string(b, h->version,
+                                   strnlen(h->version, sizeof(h->version)));
     rc = rc ? rc : sl_buf_append_str(b, ",\"components\":[");
     for (i = 0; rc == SL_OK && i < h->n; i++) {
         rc = i > 0 ? sl_buf_putc(b, ',') : SL_OK;
@@ -389,13 +390,10 @@ static void admin_limits(struct evhttp *http)
     evhttp_set_max_headers_size(http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(http, ADMIN_TIMEOUT_S);
     /* Accept every method so that the handler answers 405 with Allow. */
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                         EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                         EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_OPTIONS |
-                                         EVHTTP_REQ_TRACE |
-                                         EVHTTP_REQ_CONNECT |
-                                         EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(
+        http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                  EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 }
 
 /* Starts the server on <base>; see admin.h.  <host> (the listen address)
@@ -415,8 +413,10 @@ int sl_admin_create(struct event_base *base, struct sl_metrics *m,
     }
     admin_addr_text(addr, sizeof(addr), host, port);
     if (base == NULL || out == NULL || port < 0 || port > 65535) {
-        return sl_err_set(err, SL_EINVAL, "cannot listen on %s: invalid "
-                                          "argument", addr);
+        return sl_err_set(err, SL_EINVAL,
+                          "cannot listen on %s: invalid "
+                          "argument",
+                          addr);
     }
     a = sl_calloc(1, sizeof(*a));
     if (a == NULL) {
@@ -443,8 +443,8 @@ int sl_admin_create(struct event_base *base, struct sl_metrics *m,
     }
     if (evhttp_accept_socket_with_handle(a->http, fd) == NULL) {
         close(fd);
-        rc = sl_err_set(err, SL_EIO, "cannot listen on %s: evhttp failed",
-                        addr);
+        rc =
+            sl_err_set(err, SL_EIO, "cannot listen on %s: evhttp failed", addr);
         goto fail;
     }
     a->port = admin_bound_port(fd);

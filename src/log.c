@@ -39,10 +39,10 @@
 /* Room kept for the context fields and the closing brace. */
 #define LOG_TAIL_MAX 1024
 /* Longest formatted message before escaping. */
-#define LOG_MSG_MAX 3072
+#define LOG_MSG_MAX  3072
 #define LOG_COMP_MAX 64
-#define LOG_SITES 256
-#define LOG_PROBES 8
+#define LOG_SITES    256
+#define LOG_PROBES   8
 #define LOG_ELLIPSIS "..."
 
 struct log_site {
@@ -69,9 +69,8 @@ static struct log_site log_sites[LOG_SITES];
 static int64_t log_clock_skew_s;
 
 static const char *const log_level_names[] = {
-    [SL_LOG_OFF] = "off",     [SL_LOG_ERROR] = "error",
-    [SL_LOG_WARN] = "warn",   [SL_LOG_INFO] = "info",
-    [SL_LOG_DEBUG] = "debug", [SL_LOG_TRACE] = "trace",
+    [SL_LOG_OFF] = "off",   [SL_LOG_ERROR] = "error", [SL_LOG_WARN] = "warn",
+    [SL_LOG_INFO] = "info", [SL_LOG_DEBUG] = "debug", [SL_LOG_TRACE] = "trace",
 };
 
 static int log_out_fd(void)
@@ -128,8 +127,7 @@ int sl_log_level_parse(const char *name)
     if (strcasecmp(name, "warning") == 0) {
         return SL_LOG_WARN;
     }
-    for (i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]);
-         i++) {
+    for (i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]); i++) {
         if (strcasecmp(name, log_level_names[i]) == 0) {
             return (int)i;
         }
@@ -352,8 +350,7 @@ static size_t log_escape_one(const unsigned char *p, size_t n, bool json,
         break;
     default:
         if (p[0] < 0x20 || p[0] == 0x7f) {
-            return (size_t)snprintf(tmp, 8, json ? "\\u%04x" : "\\x%02x",
-                                    p[0]);
+            return (size_t)snprintf(tmp, 8, json ? "\\u%04x" : "\\x%02x", p[0]);
         }
         break;
     }
@@ -387,22 +384,19 @@ static bool log_put_escaped(struct log_line *l, const char *s, size_t n,
 }
 
 /* A JSON string field: ,"key":"value" (value cut to fit, marked ...). */
-static void log_json_field(struct log_line *l, const char *key,
-                           const char *val)
+static void log_json_field(struct log_line *l, const char *key, const char *val)
 {
     log_puts(l, ",\"");
     log_put_escaped(l, key, strlen(key), true, 2 + sizeof(LOG_ELLIPSIS));
     log_puts(l, "\":\"");
-    if (!log_put_escaped(l, val, strlen(val), true,
-                         1 + sizeof(LOG_ELLIPSIS))) {
+    if (!log_put_escaped(l, val, strlen(val), true, 1 + sizeof(LOG_ELLIPSIS))) {
         log_puts(l, LOG_ELLIPSIS);
     }
     log_puts(l, "\"");
 }
 
 /* A text field: " key=value", the value quoted when it has blanks. */
-static void log_text_field(struct log_line *l, const char *key,
-                           const char *val)
+static void log_text_field(struct log_line *l, const char *key, const char *val)
 {
     bool quote = val[0] == '\0' || strpbrk(val, " \t\"=") != NULL;
 

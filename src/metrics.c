@@ -51,9 +51,9 @@
 /* Bounds on what a registry holds, so that a runaway label value cannot
  * grow it without end. */
 #define METRICS_MAX_FAMILIES 4096
-#define METRICS_MAX_SERIES 65536
-#define METRICS_MAX_LABELS 16
-#define METRICS_MAX_BUCKETS 64
+#define METRICS_MAX_SERIES   65536
+#define METRICS_MAX_LABELS   16
+#define METRICS_MAX_BUCKETS  64
 
 struct metrics_family {
     char *name;
@@ -68,10 +68,10 @@ struct metrics_family {
 
 struct sl_metric {
     const struct metrics_family *fam;
-    char **labels; /* name, value, name, value, ... */
-    size_t nlabels; /* pairs */
-    uint64_t v;     /* counter, or gauge bits */
-    uint64_t *counts; /* histogram: nbuckets + 1 (the last is +Inf) */
+    char **labels;     /* name, value, name, value, ... */
+    size_t nlabels;    /* pairs */
+    uint64_t v;        /* counter, or gauge bits */
+    uint64_t *counts;  /* histogram: nbuckets + 1 (the last is +Inf) */
     uint64_t sum_bits; /* histogram: the sum, as double bits */
     sl_metric_fn fn;   /* callback series, else NULL */
     void *arg;
@@ -188,8 +188,8 @@ static long metrics_labels_count(const char *const *labels)
     long n = 0;
 
     while (labels != NULL && labels[2 * n] != NULL) {
-        if (labels[2 * n + 1] == NULL || !metrics_name_ok(labels[2 * n], true) ||
-            n >= METRICS_MAX_LABELS) {
+        if (labels[2 * n + 1] == NULL ||
+            !metrics_name_ok(labels[2 * n], true) || n >= METRICS_MAX_LABELS) {
             return -1;
         }
         n++;
@@ -282,8 +282,7 @@ static bool metrics_labels_eq(const struct sl_metric *s,
 }
 
 static struct sl_metric *metrics_series_add(struct metrics_family *f,
-                                            const char *const *labels,
-                                            size_t n)
+                                            const char *const *labels, size_t n)
 {
     struct sl_metric **series;
     struct sl_metric *s;
@@ -417,8 +416,7 @@ struct sl_metric *sl_metrics_get(struct sl_metrics *m, const char *name,
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *m, const char *name,
                                        const char *help,
                                        const char *const *labels,
-                                       const double *buckets,
-                                       size_t nbuckets)
+                                       const double *buckets, size_t nbuckets)
 {
     struct metrics_key k = {
         .name = name,
@@ -457,7 +455,10 @@ int sl_metrics_gauge_fn(struct sl_metrics *m, const char *name,
                         sl_metric_fn fn, void *arg)
 {
     struct metrics_key k = {
-        .name = name, .help = help, .type = SL_METRIC_GAUGE, .labels = labels,
+        .name = name,
+        .help = help,
+        .type = SL_METRIC_GAUGE,
+        .labels = labels,
     };
 
     return metrics_fn_register(m, &k, fn, arg);
@@ -469,7 +470,10 @@ int sl_metrics_counter_fn(struct sl_metrics *m, const char *name,
                           sl_metric_fn fn, void *arg)
 {
     struct metrics_key k = {
-        .name = name, .help = help, .type = SL_METRIC_COUNTER, .labels = labels,
+        .name = name,
+        .help = help,
+        .type = SL_METRIC_COUNTER,
+        .labels = labels,
     };
 
     return metrics_fn_register(m, &k, fn, arg);
@@ -544,8 +548,7 @@ void sl_metric_observe(struct sl_metric *h, double v)
         sum += v;
         memcpy(&nbits, &sum, sizeof(nbits));
     } while (!__atomic_compare_exchange_n(&h->sum_bits, &old, nbits, true,
-                                          __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
 static double metrics_sum_get(const struct sl_metric *h)
@@ -583,8 +586,9 @@ static struct sl_metric *metrics_plugin_get(struct sl_instance *ins,
     total = metrics_has_suffix(name, "_total");
     if (strncmp(name, "sluice_", 7) != 0 ||
         total != (type == SL_METRIC_COUNTER)) {
-        sl_log_warn(ins, "metric %s: a counter name starts with sluice_ "
-                         "and ends with _total, a gauge's does not end so",
+        sl_log_warn(ins,
+                    "metric %s: a counter name starts with sluice_ "
+                    "and ends with _total, a gauge's does not end so",
                     name);
         return NULL;
     }
@@ -1073,22 +1077,27 @@ int sl_metrics_add_process(struct sl_metrics *m, int64_t start_ns)
         return SL_ENOMEM;
     }
     sl_metric_set(info, 1);
-    rc = rc ? rc : sl_metrics_gauge_fn(m, "sluice_uptime_seconds",
-                                       "Seconds since the process started.",
-                                       NULL, metrics_uptime, m);
-    rc = rc ? rc : sl_metrics_counter_fn(m, "process_cpu_seconds_total",
-                                         "Total user and system CPU time "
-                                         "spent in seconds.",
-                                         NULL, metrics_cpu_seconds, NULL);
-    rc = rc ? rc : sl_metrics_gauge_fn(m, "process_resident_memory_bytes",
-                                       "Resident memory size in bytes.", NULL,
-                                       metrics_rss_bytes, NULL);
-    rc = rc ? rc : sl_metrics_gauge_fn(m, "process_open_fds",
-                                       "Number of open file descriptors.",
-                                       NULL, metrics_open_fds, NULL);
-    rc = rc ? rc : sl_metrics_gauge_fn(m, "process_start_time_seconds",
-                                       "Start time of the process since unix "
-                                       "epoch in seconds.",
-                                       NULL, metrics_start_time, m);
+    rc = rc ? rc
+            : sl_metrics_gauge_fn(m, "sluice_uptime_seconds",
+                                  "Seconds since the process started.", NULL,
+                                  metrics_uptime, m);
+    rc = rc ? rc
+            : sl_metrics_counter_fn(m, "process_cpu_seconds_total",
+                                    "Total user and system CPU time "
+                                    "spent in seconds.",
+                                    NULL, metrics_cpu_seconds, NULL);
+    rc = rc ? rc
+            : sl_metrics_gauge_fn(m, "process_resident_memory_bytes",
+                                  "Resident memory size in bytes.", NULL,
+                                  metrics_rss_bytes, NULL);
+    rc = rc ? rc
+            : sl_metrics_gauge_fn(m, "process_open_fds",
+                                  "Number of open file descriptors.", NULL,
+                                  metrics_open_fds, NULL);
+    rc = rc ? rc
+            : sl_metrics_gauge_fn(m, "process_start_time_seconds",
+                                  "Start time of the process since unix "
+                                  "epoch in seconds.",
+                                  NULL, metrics_start_time, m);
     return rc;
 }

@@ -228,9 +228,8 @@ static void test_text_format(void **state)
     assert_int_equal(count_lines(out), 1);
     assert_int_equal(out[10], ' ');
     assert_int_equal(out[19], '.');
-    assert_string_equal(out + 23,
-                        " [info ] tail.0: opened\\nfile file=a.log "
-                        "why=\"two words\"\n");
+    assert_string_equal(out + 23, " [info ] tail.0: opened\\nfile file=a.log "
+                                  "why=\"two words\"\n");
     sl_clog_error("engine", "boom");
     out = cap_read(c);
     assert_string_equal(out + 23, " [error] engine: boom\n");
@@ -324,8 +323,8 @@ int main(void)
         cmocka_unit_test(test_level_names),
         cmocka_unit_test_setup_teardown(test_text_format, cap_setup,
                                         cap_teardown),
-        cmocka_unit_test_setup_teardown(test_long_message_truncated,
-                                        cap_setup, cap_teardown),
+        cmocka_unit_test_setup_teardown(test_long_message_truncated, cap_setup,
+                                        cap_teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, cap_setup,
                                         cap_teardown),
         cmocka_unit_test_setup_teardown(test_errno_preserved, cap_setup,

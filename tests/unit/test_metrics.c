@@ -113,18 +113,18 @@ static void test_counter_gauge(void **state)
 
     (void)state;
     assert_non_null(m);
-    c = sl_metrics_get(m, "sluice_records_total", "Records.",
-                       SL_METRIC_COUNTER, tail0);
+    c = sl_metrics_get(m, "sluice_records_total", "Records.", SL_METRIC_COUNTER,
+                       tail0);
     assert_non_null(c);
     sl_metric_add(c, 40);
     sl_metric_add(c, 2);
     assert_int_equal(sl_metric_value(c), 42);
     assert_ptr_equal(sl_metrics_get(m, "sluice_records_total", "Records.",
-                                     SL_METRIC_COUNTER, tail0),
+                                    SL_METRIC_COUNTER, tail0),
                      c);
     /* Same name, another type. */
-    assert_null(sl_metrics_get(m, "sluice_records_total", "x",
-                               SL_METRIC_GAUGE, tail0));
+    assert_null(
+        sl_metrics_get(m, "sluice_records_total", "x", SL_METRIC_GAUGE, tail0));
     g = sl_metrics_get(m, "sluice_depth", "Depth.", SL_METRIC_GAUGE, NULL);
     sl_metric_set(g, 10);
     sl_metric_inc(g, -15);
@@ -196,8 +196,8 @@ static struct sl_metrics *golden_registry(void)
                                  "Queued \\ chunks.\nSecond line.",
                                  SL_METRIC_GAUGE, NULL),
                   -5);
-    h = sl_metrics_histogram(m, "sluice_flush_seconds", "Flush latency.",
-                             out0, bounds, 3);
+    h = sl_metrics_histogram(m, "sluice_flush_seconds", "Flush latency.", out0,
+                             bounds, 3);
     assert_non_null(h);
     sl_metric_observe(h, 0.0625);
     sl_metric_observe(h, 0.5); /* on the bound: counted in le="0.5" */
@@ -237,12 +237,11 @@ static void test_histogram_rules(void **state)
     sl_metric_set(h, 5);
     assert_int_equal(sl_metric_value(h), 0);
     /* sl_metrics_get on a histogram name finds the same series. */
-    assert_ptr_equal(sl_metrics_get(m, "h_seconds", "H.",
-                                     SL_METRIC_HISTOGRAM, NULL),
-                     h);
+    assert_ptr_equal(
+        sl_metrics_get(m, "h_seconds", "H.", SL_METRIC_HISTOGRAM, NULL), h);
     /* Default buckets for a histogram created through sl_metrics_get. */
-    assert_non_null(sl_metrics_get(m, "d_seconds", "D.", SL_METRIC_HISTOGRAM,
-                                   NULL));
+    assert_non_null(
+        sl_metrics_get(m, "d_seconds", "D.", SL_METRIC_HISTOGRAM, NULL));
     sl_metrics_destroy(m);
 }
 
@@ -257,8 +256,7 @@ static yajl_val parse_json(const char *text)
     return v;
 }
 
-static yajl_val jget(yajl_val v, const char *a, const char *b,
-                     yajl_type type)
+static yajl_val jget(yajl_val v, const char *a, const char *b, yajl_type type)
 {
     const char *path[] = { a, b, NULL };
 
@@ -296,11 +294,9 @@ static void test_json(void **state)
     s = YAJL_GET_ARRAY(jget(f, "series", NULL, yajl_t_array))->values[0];
     assert_int_equal(YAJL_GET_INTEGER(jget(s, "count", NULL, yajl_t_number)),
                      4);
-    assert_true(YAJL_GET_DOUBLE(jget(s, "sum", NULL, yajl_t_number)) ==
-                3.8125);
-    assert_int_equal(YAJL_GET_ARRAY(jget(s, "buckets", NULL, yajl_t_array))
-                         ->len,
-                     4);
+    assert_true(YAJL_GET_DOUBLE(jget(s, "sum", NULL, yajl_t_number)) == 3.8125);
+    assert_int_equal(
+        YAJL_GET_ARRAY(jget(s, "buckets", NULL, yajl_t_array))->len, 4);
     assert_non_null(strstr(text, "{\"le\":\"+Inf\",\"count\":4}"));
     yajl_tree_free(v);
     sl_free(text);
@@ -316,15 +312,15 @@ static void test_sum(void **state)
     struct sl_metrics *m = sl_metrics_create();
 
     (void)state;
-    sl_metric_add(sl_metrics_get(m, "sluice_in_total", "In.",
-                                 SL_METRIC_COUNTER, tail0),
-                  1);
-    sl_metric_add(sl_metrics_get(m, "sluice_in_total", "In.",
-                                 SL_METRIC_COUNTER, tail1),
-                  10);
-    sl_metric_add(sl_metrics_get(m, "sluice_in_total", "In.",
-                                 SL_METRIC_COUNTER, http0),
-                  100);
+    sl_metric_add(
+        sl_metrics_get(m, "sluice_in_total", "In.", SL_METRIC_COUNTER, tail0),
+        1);
+    sl_metric_add(
+        sl_metrics_get(m, "sluice_in_total", "In.", SL_METRIC_COUNTER, tail1),
+        10);
+    sl_metric_add(
+        sl_metrics_get(m, "sluice_in_total", "In.", SL_METRIC_COUNTER, http0),
+        100);
     assert_true(sl_metrics_sum(m, "sluice_in_total", NULL) == 111);
     assert_true(sl_metrics_sum(m, "sluice_in_total", only_tail) == 11);
     assert_true(sl_metrics_sum(m, "sluice_in_total", only_t1) == 10);
@@ -353,8 +349,8 @@ static void test_plugin_api(void **state)
                      c);
     /* Naming rules. */
     assert_null(sl_metric_counter(&ins, "sluice_rotations", "x", NULL, NULL));
-    assert_null(sl_metric_counter(&ins, "tail_rotations_total", "x", NULL,
-                                  NULL));
+    assert_null(
+        sl_metric_counter(&ins, "tail_rotations_total", "x", NULL, NULL));
     assert_null(sl_metric_gauge(&ins, "sluice_files_total", "x", NULL, NULL));
     assert_null(sl_metric_counter(NULL, "sluice_x_total", "x", NULL, NULL));
     sl_metric_add(c, 3);
@@ -433,8 +429,7 @@ static void test_process(void **state)
     assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
     assert_non_null(strstr(text, "\nsluice_uptime_seconds "));
     assert_non_null(strstr(text, "\nprocess_start_time_seconds 1"));
-    assert_true(sl_metrics_sum(m, "process_resident_memory_bytes", NULL) >
-                1e5);
+    assert_true(sl_metrics_sum(m, "process_resident_memory_bytes", NULL) > 1e5);
     assert_true(sl_metrics_sum(m, "process_open_fds", NULL) >= 3);
     assert_true(sl_metrics_sum(m, "process_cpu_seconds_total", NULL) >= 0);
     assert_true(sl_metrics_sum(m, "sluice_build_info", v) == 1);
@@ -510,9 +505,8 @@ static bool oom_round(long n)
     sl_mem_fail_after(n);
     m = sl_metrics_create();
     if (m != NULL) {
-        sl_metric_add(sl_metrics_get(m, "a_total", "A.", SL_METRIC_COUNTER,
-                                     tail0),
-                      1);
+        sl_metric_add(
+            sl_metrics_get(m, "a_total", "A.", SL_METRIC_COUNTER, tail0), 1);
         sl_metrics_add_process(m, 0);
         sl_metrics_write_prometheus(m, &b);
         sl_metrics_write_json(m, &b);
@@ -581,8 +575,8 @@ static void http_do(int port, struct http_req *r)
                    "Connection: close\r\nContent-Length: 0\r\n\r\n",
                    r->method, r->path);
     if (write(fd, req, (size_t)len) == len) {
-        while ((n = read(fd, r->resp + r->len,
-                         sizeof(r->resp) - 1 - r->len)) > 0) {
+        while ((n = read(fd, r->resp + r->len, sizeof(r->resp) - 1 - r->len)) >
+               0) {
             r->len += (size_t)n;
         }
     }
@@ -677,15 +671,13 @@ static void check_health_ok(const struct http_req *r)
     yajl_val comps = jget(v, "components", NULL, yajl_t_array);
     yajl_val ts = jget(v, "timestamp", NULL, yajl_t_string);
 
-    assert_string_equal(YAJL_GET_STRING(jget(v, "status", NULL,
-                                             yajl_t_string)),
+    assert_string_equal(YAJL_GET_STRING(jget(v, "status", NULL, yajl_t_string)),
                         "ok");
     assert_non_null(ts);
     assert_int_equal(strlen(ts->u.string), 24);
     assert_non_null(jget(v, "uptime_seconds", NULL, yajl_t_number));
-    assert_string_equal(YAJL_GET_STRING(jget(v, "version", NULL,
-                                             yajl_t_string)),
-                        SL_VERSION);
+    assert_string_equal(
+        YAJL_GET_STRING(jget(v, "version", NULL, yajl_t_string)), SL_VERSION);
     assert_int_equal(YAJL_GET_ARRAY(comps)->len, 2);
     assert_null(jget(v, "reasons", NULL, yajl_t_array));
     yajl_tree_free(v);
@@ -698,23 +690,20 @@ static void check_health_failing(const struct http_req *r)
     yajl_val reasons = jget(v, "reasons", NULL, yajl_t_array);
     yajl_val c1;
 
-    assert_string_equal(YAJL_GET_STRING(jget(v, "status", NULL,
-                                             yajl_t_string)),
+    assert_string_equal(YAJL_GET_STRING(jget(v, "status", NULL, yajl_t_string)),
                         "error");
     assert_non_null(reasons);
     assert_int_equal(YAJL_GET_ARRAY(reasons)->len, 1);
     assert_string_equal(YAJL_GET_STRING(YAJL_GET_ARRAY(reasons)->values[0]),
                         "http.0: connection \"refused\"");
     c1 = YAJL_GET_ARRAY(comps)->values[1];
-    assert_string_equal(YAJL_GET_STRING(jget(c1, "status", NULL,
-                                             yajl_t_string)),
-                        "failing");
+    assert_string_equal(
+        YAJL_GET_STRING(jget(c1, "status", NULL, yajl_t_string)), "failing");
     assert_true(YAJL_IS_FALSE(jget(c1, "ok", NULL, yajl_t_any)));
-    assert_int_equal(YAJL_GET_INTEGER(jget(c1, "consecutive_failures", NULL,
-                                           yajl_t_number)),
-                     7);
-    assert_string_equal(YAJL_GET_STRING(jget(c1, "kind", NULL,
-                                             yajl_t_string)),
+    assert_int_equal(
+        YAJL_GET_INTEGER(jget(c1, "consecutive_failures", NULL, yajl_t_number)),
+        7);
+    assert_string_equal(YAJL_GET_STRING(jget(c1, "kind", NULL, yajl_t_string)),
                         "output");
     yajl_tree_free(v);
 }
@@ -743,9 +732,11 @@ static void check_admin_responses(struct http_req *r)
     assert_true(http_has(&r[0], "Content-Type: text/plain; version=0.0.4; "
                                 "charset=utf-8\r\n"));
     assert_string_equal(http_body(&r[0]), golden);
-    assert_true(http_has(&r[1], "HTTP/1.1 200 OK\r\n") && http_has(&r[1], json));
+    assert_true(http_has(&r[1], "HTTP/1.1 200 OK\r\n") &&
+                http_has(&r[1], json));
     yajl_tree_free(parse_json(http_body(&r[1])));
-    assert_true(http_has(&r[2], "HTTP/1.1 200 OK\r\n") && http_has(&r[2], json));
+    assert_true(http_has(&r[2], "HTTP/1.1 200 OK\r\n") &&
+                http_has(&r[2], json));
     check_health_ok(&r[2]);
     assert_true(http_has(&r[3], "HTTP/1.1 200 OK\r\n"));
     assert_true(http_has(&r[4], "HTTP/1.1 200 OK\r\n"));
@@ -802,9 +793,8 @@ static void test_admin_bind_errors(void **state)
     int rc;
 
     (void)state;
-    assert_int_equal(sl_admin_create(base, NULL, NULL, "127.0.0.1", 0, &a,
-                                     &err),
-                     SL_OK);
+    assert_int_equal(
+        sl_admin_create(base, NULL, NULL, "127.0.0.1", 0, &a, &err), SL_OK);
     rc = sl_admin_create(base, NULL, NULL, "127.0.0.1", sl_admin_port(a), &b,
                          &err);
     assert_int_equal(rc, -EADDRINUSE);
