@@ -3,7 +3,7 @@
 import json
 import re
 
-from conftest import Sluice, read_lines, read_ndjson, wait_for, wait_lines, yq
+from conftest import read_lines, read_ndjson, wait_for, wait_lines, yq
 
 # Unusual but valid: spaces around tokens, tabs, escapes, \/ and \u escapes.
 ODD = ('{ "id" : "odd",  "s":"tab\\tquote\\" slash\\/ e\\u00e9 nl\\n",\t'
@@ -116,30 +116,31 @@ def test_grep_modify_and_byte_identity(sluice_factory, tmp_path):
     assert s.stop() == 0
 
 
-def test_stdin_pretty_printed_object_is_compacted(sluice_bin, tmp_path):
+def test_pretty_printed_object_is_compacted_at_ingest(sluice_factory, tmp_path):
+    """A record whose bytes hold raw newlines between tokens (a pretty-printed
+    object, here the dummy input's fixed record) leaves as one compact line."""
     out = tmp_path / "out.ndjson"
-    s = Sluice(tmp_path, f"""
+    pretty = {"id": 1, "nested": {"list": [1, 2, {"k": "v w"}], "t": True},
+              "msg": "multi\nline"}
+    block = "\n".join("        " + l for l in json.dumps(pretty, indent=2).splitlines())
+    s = sluice_factory(f"""
 pipeline:
   inputs:
-    - name: stdin
-      tag: in
-      parser: json
+    - name: dummy
+      tag: pretty
+      rate: 20
+      samples: 3
+      dummy: |
+{block}
   outputs:
     - name: file
       match: '*'
       path: {yq(out)}
-""", admin=False)
-    pretty = {"id": 1, "nested": {"list": [1, 2, {"k": "v w"}], "t": True},
-              "msg": "multi\nline"}
-    src = tmp_path / "in.json"
-    src.write_text(json.dumps(pretty, indent=2) + "\n" +
-                   json.dumps({"id": 2}) + "\n")
-    with open(src, "rb") as f:
-        s.start(stdin=f, wait=False)
-        rc = s.wait_exit(20)
-    assert rc == 0, s.log_tail()
-    lines = read_lines(out)
-    assert len(lines) == 2, lines
-    assert json.loads(lines[0]) == pretty
-    assert compact_outside_strings(lines[0])
-    assert json.loads(lines[1]) == {"id": 2}
+""")
+    s.start()
+    lines = wait_lines(out, 3, timeout=10)
+    for line in lines:
+        assert json.loads(line) == pretty
+        assert compact_outside_strings(line), line
+    assert s.stop() == 0
+    assert len(read_lines(out)) == 3
