@@ -1,1 +1,467 @@
-/* placeholder: being written */
+/*
+ * parser_regex.c - the "regex" parser: named groups of a PCRE2 pattern
+ * become the fields of the record.
+ *
+ * The pattern is compiled once at init, with the JIT when the platform has
+ * one, and one match_data block is reused for every line.  PCRE2 allocates
+ * through sl_malloc/sl_free (a general context), so its memory is counted
+ * and the OOM tests reach it.  Fields come out in pattern order; groups
+ * that did not take part in the match are left out.  Values are strings
+ * unless "types" says otherwise.  A line that does not match is SL_EPARSE.
+ *
+ * Threads: main thread only (parsers); the context is per instance.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/plugin.h"
+#include "sluice/banned.h"
+
+enum regex_type {
+    REGEX_STRING,
+    REGEX_INTEGER,
+    REGEX_FLOAT,
+    REGEX_BOOL,
+};
+
+struct parser_regex_conf {
+    char *regex;
+    struct sl_strlist types;
+    char *time_key;
+    char *time_format;
+    bool time_keep;
+    bool skip_empty_values;
+};
+
+struct regex_group {
+    char *name;
+    size_t len;
+    uint32_t num;
+    enum regex_type type;
+    bool is_time;
+};
+
+struct parser_regex_ctx {
+    const struct parser_regex_conf *conf;
+    pcre2_general_context *gctx;
+    pcre2_code *re;
+    pcre2_match_data *md;
+    struct regex_group *groups; /* in pattern order */
+    size_t ngroups;
+    struct sl_buf tmp; /* NUL-terminated copy of a typed value */
+};
+
+static const struct sl_option parser_regex_options[] = {
+    { .name = "regex",
+      .type = SL_OPT_STR,
+      .flags = SL_OPT_REQUIRED,
+      SL_OPT_FIELD(struct parser_regex_conf, regex),
+      .desc = "PCRE2 pattern with named groups, e.g. "
+              "'^(?<host>\\S+) (?<code>\\d+)$'. Each group that matched "
+              "becomes a field, in pattern order." },
+    { .name = "types",
+      .type = SL_OPT_LIST,
+      SL_OPT_FIELD(struct parser_regex_conf, types),
+      .desc = "Value types as key:type items, with type one of integer, "
+              "float, bool or string (the default). A value that does not "
+              "convert stays a string." },
+    { .name = "time_key",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct parser_regex_conf, time_key),
+      .desc = "Group that holds the event time. When it is missing or does "
+              "not parse, the time of ingestion is used and the field is "
+              "kept." },
+    { .name = "time_format",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct parser_regex_conf, time_format),
+      .desc = "strptime-style format of the time value, e.g. "
+              "'%d/%b/%Y:%H:%M:%S %z'. Unset: RFC 3339 / ISO 8601 or a "
+              "numeric epoch." },
+    { .name = "time_keep",
+      .type = SL_OPT_BOOL,
+      .def = "off",
+      SL_OPT_FIELD(struct parser_regex_conf, time_keep),
+      .desc = "Keep the time field in the record after it was parsed into "
+              "the event time." },
+    { .name = "skip_empty_values",
+      .type = SL_OPT_BOOL,
+      .def = "off",
+      SL_OPT_FIELD(struct parser_regex_conf, skip_empty_values),
+      .desc = "Leave out groups that matched an empty string." },
+    SL_OPT_END,
+};
+
+static void *regex_malloc(size_t n, void *data)
+{
+    (void)data;
+    return sl_malloc(n);
+}
+
+static void regex_free(void *p, void *data)
+{
+    (void)data;
+    sl_free(p);
+}
+
+static void parser_regex_free(struct parser_regex_ctx *ctx)
+{
+    size_t i;
+
+    for (i = 0; i < ctx->ngroups; i++) {
+        sl_free(ctx->groups[i].name);
+    }
+    sl_free(ctx->groups);
+    pcre2_match_data_free(ctx->md);
+    pcre2_code_free(ctx->re);
+    pcre2_general_context_free(ctx->gctx);
+    sl_buf_fini(&ctx->tmp);
+    sl_free(ctx);
+}
+
+static int regex_compile(struct parser_regex_ctx *ctx, struct sl_err *err)
+{
+    pcre2_compile_context *cc;
+    PCRE2_UCHAR msg[256];
+    PCRE2_SIZE off = 0;
+    int ec = 0;
+
+    cc = pcre2_compile_context_create(ctx->gctx);
+    if (cc == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    ctx->re = pcre2_compile((PCRE2_SPTR)ctx->conf->regex, PCRE2_ZERO_TERMINATED,
+                            0, &ec, &off, cc);
+    pcre2_compile_context_free(cc);
+    if (ctx->re == NULL) {
+        if (ec == PCRE2_ERROR_NOMEMORY) {
+            return sl_err_set(err, SL_ENOMEM, "out of memory");
+        }
+        pcre2_get_error_message(ec, msg, sizeof(msg));
+        return sl_err_set(err, SL_ECONFIG, "regex: %s at offset %zu",
+                          (const char *)msg, (size_t)off);
+    }
+    /* No JIT on this platform is fine: the interpreter is used. */
+    (void)pcre2_jit_compile(ctx->re, PCRE2_JIT_COMPLETE);
+    ctx->md = pcre2_match_data_create_from_pattern(ctx->re, ctx->gctx);
+    if (ctx->md == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    return SL_OK;
+}
+
+static int regex_group_cmp(const void *a, const void *b)
+{
+    const struct regex_group *x = a, *y = b;
+
+    return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Copies the name table into groups[], sorted by group number. */
+static int regex_groups(struct parser_regex_ctx *ctx, struct sl_err *err)
+{
+    uint32_t count = 0, esize = 0, i;
+    PCRE2_SPTR table = NULL;
+
+    pcre2_pattern_info(ctx->re, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(ctx->re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
+    pcre2_pattern_info(ctx->re, PCRE2_INFO_NAMETABLE, &table);
+    if (count == 0) {
+        return sl_err_set(err, SL_ECONFIG,
+                          "regex: the pattern has no named group "
+                          "(use (?<name>...))");
+    }
+    ctx->groups = sl_calloc(count, sizeof(*ctx->groups));
+    if (ctx->groups == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < count; i++) {
+        PCRE2_SPTR e = table + (size_t)i * esize;
+        struct regex_group *g = &ctx->groups[i];
+
+        g->num = ((uint32_t)e[0] << 8) | e[1];
+        g->name = sl_strdup((const char *)e + 2);
+        if (g->name == NULL) {
+            return sl_err_set(err, SL_ENOMEM, "out of memory");
+        }
+        g->len = strlen(g->name);
+        g->is_time = ctx->conf->time_key != NULL &&
+                     strcmp(g->name, ctx->conf->time_key) == 0;
+        ctx->ngroups++;
+    }
+    qsort(ctx->groups, count, sizeof(*ctx->groups), regex_group_cmp);
+    return SL_OK;
+}
+
+static int regex_type_of(const char *s, enum regex_type *t)
+{
+    static const char *const names[] = { "string", "integer", "float",
+                                         "bool" };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *t = (enum regex_type)i;
+            return SL_OK;
+        }
+    }
+    return SL_EINVAL;
+}
+
+/* Applies "key:type" items to the groups. */
+static int regex_types(struct parser_regex_ctx *ctx, struct sl_err *err)
+{
+    const struct sl_strlist *l = &ctx->conf->types;
+    size_t i, k;
+
+    for (i = 0; i < l->n; i++) {
+        const char *item = l->v[i], *colon = strrchr(item, ':');
+        enum regex_type t;
+
+        if (colon == NULL || colon == item ||
+            regex_type_of(colon + 1, &t) != SL_OK) {
+            return sl_err_set(err, SL_ECONFIG,
+                              "types: '%s' is not key:type with type one "
+                              "of integer, float, bool, string", item);
+        }
+        for (k = 0; k < ctx->ngroups; k++) {
+            if (ctx->groups[k].len == (size_t)(colon - item) &&
+                memcmp(ctx->groups[k].name, item, ctx->groups[k].len) == 0) {
+                break;
+            }
+        }
+        if (k == ctx->ngroups) {
+            return sl_err_set(err, SL_ECONFIG,
+                              "types: the regex has no group named '%.*s'",
+                              (int)(colon - item), item);
+        }
+        ctx->groups[k].type = t;
+    }
+    return SL_OK;
+}
+
+static int parser_regex_init(struct sl_instance *ins, void *conf,
+                             struct sl_err *err)
+{
+    struct parser_regex_ctx *ctx = sl_calloc(1, sizeof(*ctx));
+    int rc;
+
+    if (ctx == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    ctx->conf = conf;
+    sl_buf_init(&ctx->tmp, 0);
+    ctx->gctx = pcre2_general_context_create(regex_malloc, regex_free, NULL);
+    if (ctx->gctx == NULL) {
+        rc = sl_err_set(err, SL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = regex_compile(ctx, err);
+    if (rc == SL_OK) {
+        rc = regex_groups(ctx, err);
+    }
+    if (rc == SL_OK) {
+        rc = regex_types(ctx, err);
+    }
+    if (rc != SL_OK) {
+        goto fail;
+    }
+    sl_instance_set_ctx(ins, ctx);
+    return SL_OK;
+fail:
+    parser_regex_free(ctx);
+    return rc;
+}
+
+static void parser_regex_exit(struct sl_instance *ins)
+{
+    struct parser_regex_ctx *ctx = sl_instance_ctx(ins);
+
+    if (ctx != NULL) {
+        parser_regex_free(ctx);
+        sl_instance_set_ctx(ins, NULL);
+    }
+}
+
+/* True when <s> is a number as JSON writes it. */
+static bool regex_is_json_number(const char *s)
+{
+    if (*s == '-') {
+        s++;
+    }
+    if (*s == '0') {
+        s++;
+    } else if (isdigit((unsigned char)*s)) {
+        while (isdigit((unsigned char)*s)) {
+            s++;
+        }
+    } else {
+        return false;
+    }
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s)) {
+            return false;
+        }
+        while (isdigit((unsigned char)*s)) {
+            s++;
+        }
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') {
+            s++;
+        }
+        if (!isdigit((unsigned char)*s)) {
+            return false;
+        }
+        while (isdigit((unsigned char)*s)) {
+            s++;
+        }
+    }
+    return *s == '\0';
+}
+
+/* Writes <d> with the shortest precision that reads back the same. */
+static int regex_write_double(struct sl_buf *out, double d)
+{
+    char s[40];
+    int prec;
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(s, sizeof(s), "%.*g", prec, d);
+        if (strtod(s, NULL) == d) {
+            break;
+        }
+    }
+    return sl_buf_printf(out, "%.*g", prec, d);
+}
+
+/* Writes a typed value as JSON; values that do not convert are strings. */
+static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
+                             struct sl_str v, enum regex_type t)
+{
+    char *end;
+    int rc;
+
+    if (t == REGEX_STRING || v.len == 0) {
+        return sl_json_write_string(out, v.ptr, v.len);
+    }
+    sl_buf_reset(&ctx->tmp);
+    rc = sl_buf_append(&ctx->tmp, v.ptr, v.len);
+    if (rc != SL_OK) {
+        return rc;
+    }
+    errno = 0;
+    if (t == REGEX_INTEGER) {
+        long long ll = strtoll(ctx->tmp.data, &end, 10);
+
+        if (*end == '\0' && errno == 0) {
+            return sl_buf_printf(out, "%lld", ll);
+        }
+    } else if (t == REGEX_FLOAT) {
+        double d = strtod(ctx->tmp.data, &end);
+
+        if (regex_is_json_number(ctx->tmp.data)) {
+            return sl_buf_append(out, v.ptr, v.len);
+        }
+        if (*end == '\0' && isfinite(d) && !isspace((unsigned char)v.ptr[0])) {
+            return regex_write_double(out, d);
+        }
+    } else if (strcasecmp(ctx->tmp.data, "true") == 0 ||
+               strcasecmp(ctx->tmp.data, "false") == 0) {
+        return sl_buf_append_str(out, ctx->tmp.data[0] == 't' ||
+                                              ctx->tmp.data[0] == 'T'
+                                          ? "true"
+                                          : "false");
+    }
+    return sl_json_write_string(out, v.ptr, v.len);
+}
+
+static int regex_write_member(struct parser_regex_ctx *ctx,
+                              struct sl_buf *out, const struct regex_group *g,
+                              struct sl_str v, bool first)
+{
+    int rc = first ? SL_OK : sl_buf_putc(out, ',');
+
+    if (rc == SL_OK) {
+        rc = sl_json_write_string(out, g->name, g->len);
+    }
+    if (rc == SL_OK) {
+        rc = sl_buf_putc(out, ':');
+    }
+    if (rc == SL_OK) {
+        rc = regex_write_typed(ctx, out, v, g->type);
+    }
+    return rc;
+}
+
+static int parser_regex_parse(struct sl_instance *ins, const char *p, size_t n,
+                              struct sl_parse_result *res)
+{
+    struct parser_regex_ctx *ctx = sl_instance_ctx(ins);
+    PCRE2_SIZE *ov;
+    struct sl_buf *out = res->scratch;
+    bool first = true;
+    size_t i;
+    int rc;
+
+    if (out == NULL) {
+        return SL_EINVAL;
+    }
+    rc = pcre2_match(ctx->re, (PCRE2_SPTR)p, n, 0, 0, ctx->md, NULL);
+    if (rc < 0) {
+        return rc == PCRE2_ERROR_NOMEMORY ? SL_ENOMEM : SL_EPARSE;
+    }
+    ov = pcre2_get_ovector_pointer(ctx->md);
+    rc = sl_buf_putc(out, '{');
+    for (i = 0; rc == SL_OK && i < ctx->ngroups; i++) {
+        const struct regex_group *g = &ctx->groups[i];
+        struct sl_str v;
+        int64_t ns;
+
+        if (ov[2 * g->num] == PCRE2_UNSET) {
+            continue;
+        }
+        v = sl_str_make(p + ov[2 * g->num], ov[2 * g->num + 1] - ov[2 * g->num]);
+        if (v.len == 0 && ctx->conf->skip_empty_values) {
+            continue;
+        }
+        if (g->is_time && res->ts_ns == 0 &&
+            sl_time_parse(v, ctx->conf->time_format, &ns) == SL_OK) {
+            res->ts_ns = ns;
+            if (!ctx->conf->time_keep) {
+                continue;
+            }
+        }
+        rc = regex_write_member(ctx, out, g, v, first);
+        first = false;
+    }
+    if (rc == SL_OK) {
+        rc = sl_buf_putc(out, '}');
+    }
+    if (rc == SL_OK) {
+        res->body = sl_buf_str(out);
+    }
+    return rc;
+}
+
+const struct sl_plugin sl_plugin_parser_regex = {
+    .abi = SL_PLUGIN_ABI,
+    .kind = SL_PLUGIN_PARSER,
+    .name = "regex",
+    .description = "Parse lines with a PCRE2 pattern whose named groups "
+                   "become the record's fields.",
+    .options = parser_regex_options,
+    .conf_size = sizeof(struct parser_regex_conf),
+    .init = parser_regex_init,
+    .parse = parser_regex_parse,
+    .exit = parser_regex_exit,
+};
