@@ -14,17 +14,17 @@ pipeline:
     - name: tail
       pathh:
         - /tmp/*.log
-      tag: app
+      tag: app-${SLUICE_TEST_SURELY_UNSET_VAR}
   outputs:
     - name: file
       match: '*'
-      path: ${SLUICE_TEST_SURELY_UNSET_VAR}/out.log
+      path: /tmp/out.log
     - name: stdout
       match: '*'
       format: yaml_lines
 """
 # line numbers (1-based) of the keys above
-LINE_CHUNK, LINE_PATHH, LINE_PATH, LINE_FORMAT = 3, 7, 13, 16
+LINE_CHUNK, LINE_PATHH, LINE_ENV, LINE_FORMAT = 3, 7, 9, 16
 
 
 def errors_for(path, stderr):
@@ -59,8 +59,8 @@ def test_dry_run_reports_all_errors(sluice_bin, tmp_path):
     msg = " ".join(by_line[LINE_PATHH])
     assert "pathh" in msg and "did you mean" in msg and "path" in msg.replace("pathh", ""), msg
     assert LINE_CHUNK in by_line and "chunk_size" in " ".join(by_line[LINE_CHUNK]), r.stderr
-    assert LINE_PATH in by_line, r.stderr
-    assert "SLUICE_TEST_SURELY_UNSET_VAR" in " ".join(by_line[LINE_PATH]), r.stderr
+    assert LINE_ENV in by_line, r.stderr
+    assert "SLUICE_TEST_SURELY_UNSET_VAR" in " ".join(by_line[LINE_ENV]), r.stderr
     assert LINE_FORMAT in by_line and "format" in " ".join(by_line[LINE_FORMAT]), r.stderr
     # the unknown key's column is where the key starts (1-based)
     cols = [c for l, c, _ in errs if l == LINE_PATHH]
