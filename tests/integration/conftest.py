@@ -138,10 +138,11 @@ def parse_prometheus(text):
     return out
 
 
-def metric_sum(metrics, name, **labels):
-    """Sum of every sample of name whose labels include the given ones."""
+def metric_sum(metrics, metric_name, /, **labels):
+    """Sum of every sample of metric_name whose labels include the given ones."""
     want = set(labels.items())
-    return sum(v for (n, ls), v in metrics.items() if n == name and want <= set(ls))
+    return sum(v for (n, ls), v in metrics.items()
+               if n == metric_name and want <= set(ls))
 
 
 # ---- the daemon ------------------------------------------------------------
@@ -264,8 +265,8 @@ class Sluice:
     def metrics(self):
         return parse_prometheus(self.metrics_text())
 
-    def metric(self, name, **labels):
-        return metric_sum(self.metrics(), name, **labels)
+    def metric(self, metric_name, /, **labels):
+        return metric_sum(self.metrics(), metric_name, **labels)
 
     # -- own log --
     def log_text(self):
