@@ -12,10 +12,11 @@
  * Runs on the main loop.  When fd 0 can be polled (pipe, terminal,
  * socket) a persistent read event does one read() per readiness, so fd 0
  * never needs O_NONBLOCK (which would leak into the terminal or pipe
- * shared with the parent).  A regular file (or anything epoll refuses)
- * cannot be polled: then a zero-timeout timer reads up to STDIN_SLICE
- * bytes per run.  Pausing keeps the unread bytes in the buffer; resume
- * ingests them before reading more.
+ * shared with the parent).  Anything but a pipe, socket or terminal (a
+ * regular file, /dev/null), or what epoll refuses, cannot be polled:
+ * then a zero-timeout timer reads up to STDIN_SLICE bytes per run.
+ * Pausing keeps the unread bytes in the buffer; resume ingests them
+ * before reading more.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -344,7 +345,10 @@ static int stdin_reader_create(struct in_stdin_ctx *ctx, struct sl_err *err)
         return sl_err_set(err, rc, "cannot use standard input: %s",
                           sl_strerror(rc));
     }
-    ctx->pollable = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+    /* Character devices other than terminals (/dev/null) are not
+     * pollable either; libevent would warn about them. */
+    ctx->pollable = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+                    isatty(STDIN_FD) == 1;
     if (ctx->pollable) {
         ctx->rd = event_new(base, STDIN_FD, EV_READ | EV_PERSIST,
                             stdin_on_read, ctx);
