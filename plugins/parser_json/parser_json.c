@@ -189,11 +189,15 @@ static int parser_json_parse(struct sl_instance *ins, const char *p, size_t n,
     struct parser_json_ctx *ctx = sl_instance_ctx(ins);
     struct sl_json_member_loc loc;
     enum sl_json_check_result r;
+    struct sl_err err;
 
     if (ctx->time_key.ptr == NULL) {
-        r = sl_json_check(ctx->ck, p, n, NULL);
+        r = sl_json_check(ctx->ck, p, n, &err);
     } else {
-        r = sl_json_check_find(ctx->ck, p, n, ctx->time_key, &loc, NULL);
+        r = sl_json_check_find(ctx->ck, p, n, ctx->time_key, &loc, &err);
+    }
+    if (r == SL_JSON_CHECK_INVALID && err.rc == SL_ENOMEM) {
+        return SL_ENOMEM; /* not the line's fault: do not count it */
     }
     if (r == SL_JSON_CHECK_COMPACT) {
         return res->scratch != NULL ? parser_json_compact(ctx, p, n, res)
