@@ -16,7 +16,7 @@ uint64_t sl_backoff_rand(uint64_t *state)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-int64_t sl_backoff_backoff_cap_ms(int64_t base_ms, int64_t max_ms,
+int64_t sl_backoff_cap_ms(int64_t base_ms, int64_t max_ms,
                                 unsigned attempt)
 {
     int64_t cap = base_ms > 0 ? base_ms : 1;
@@ -31,10 +31,10 @@ int64_t sl_backoff_backoff_cap_ms(int64_t base_ms, int64_t max_ms,
     return cap < max_ms ? cap : max_ms;
 }
 
-int64_t sl_backoff_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt,
+int64_t sl_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt,
                             int64_t retry_after_ms, uint64_t *rng)
 {
-    int64_t cap = sl_backoff_backoff_cap_ms(base_ms, max_ms, attempt);
+    int64_t cap = sl_backoff_cap_ms(base_ms, max_ms, attempt);
     int64_t d = (int64_t)(sl_backoff_rand(rng) % (uint64_t)(cap + 1));
 
     if (d < retry_after_ms) {

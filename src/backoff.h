@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 /* Upper bound of the delay for retry <attempt> (1-based), in ms. */
-int64_t sl_backoff_backoff_cap_ms(int64_t base_ms, int64_t max_ms,
+int64_t sl_backoff_cap_ms(int64_t base_ms, int64_t max_ms,
                                 unsigned attempt);
 
 /* The delay for retry <attempt>: uniform in [0, cap], at least
  * <retry_after_ms> (0 = none) and at least 1 ms.  <rng> is a xorshift
  * state (non-zero). */
-int64_t sl_backoff_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt,
+int64_t sl_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt,
                             int64_t retry_after_ms, uint64_t *rng);
 
 /* Next value of the xorshift64* generator. */

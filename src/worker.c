@@ -245,7 +245,7 @@ static void batch_retry_or_give_up(struct sl_batch *b)
         return;
     }
     sl_metric_add(out->m_retries, 1);
-    delay = sl_backoff_backoff_ms(out->ins->g.retry_base_ms,
+    delay = sl_backoff_ms(out->ins->g.retry_base_ms,
                                 out->ins->g.retry_max_ms, b->attempts,
                                 b->retry_after_ms, &w->rng);
     sl_log_warn(out->ins, "flush of %zu records failed (%s); retry %u in %lld ms",
