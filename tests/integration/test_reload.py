@@ -54,3 +54,10 @@ def test_sighup_valid_then_invalid(sluice_factory, tmp_path):
     assert not (tmp_path / "out3.ndjson").exists()
     assert s.stop() == 0
     assert line.lstrip().startswith("{"), f"log lines are JSON: {line}"
+    recs = s.log_records()
+    assert recs, s.log_tail()
+    for rec in recs:
+        assert {"timestamp", "level", "component", "message"} <= set(rec), rec
+    assert any("reloaded" in r["message"] for r in recs)
+    refused = [r for r in recs if "reload refused" in r["message"]]
+    assert refused and refused[0]["level"] in ("error", "warn", "warning"), refused

@@ -41,6 +41,7 @@ def test_tail_100k_exactly_once_then_bursts(sluice_factory, tmp_path):
     # no filter touched them: the output line is the source line, byte for byte
     assert set(lines) == set(src_lines)
     assert_exactly_once(read_ndjson(out), range(N))
+    assert out.stat().st_mode & 0o777 == 0o640, oct(out.stat().st_mode)
 
     # Appends in bursts while running, some split in the middle of a line.
     total = N
