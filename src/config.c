@@ -33,10 +33,10 @@
 #include "sluice/banned.h"
 
 #define CFG_INCLUDE_DEPTH 16
-#define CFG_NEST_MAX 64
-#define CFG_ALIAS_BUDGET 100000
-#define CFG_FILE_MAX (16u << 20)
-#define CFG_SUGGEST_MAX 128
+#define CFG_NEST_MAX      64
+#define CFG_ALIAS_BUDGET  100000
+#define CFG_FILE_MAX      (16u << 20)
+#define CFG_SUGGEST_MAX   128
 
 struct cfg_anchor {
     const char *name;
@@ -69,12 +69,15 @@ struct cfg_loader {
 };
 
 static const char *const cfg_top_keys[] = {
-    "service", "env", "includes", "parsers", "multiline_parsers", "pipeline",
-    NULL,
+    "service",           "env",      "includes", "parsers",
+    "multiline_parsers", "pipeline", NULL,
 };
 
 static const char *const cfg_pipeline_keys[] = {
-    "inputs", "filters", "outputs", NULL,
+    "inputs",
+    "filters",
+    "outputs",
+    NULL,
 };
 
 /* ---- nodes ---------------------------------------------------------- */
@@ -177,9 +180,8 @@ static int cfg_syntax_error(struct cfg_parse *ps)
     if (y->context != NULL) {
         sl_errlist_add(ps->errs, ps->file, (unsigned)y->problem_mark.line + 1,
                        (unsigned)y->problem_mark.column + 1, NULL,
-                       "YAML syntax error: %s (%s at line %u col %u)",
-                       problem, y->context,
-                       (unsigned)y->context_mark.line + 1,
+                       "YAML syntax error: %s (%s at line %u col %u)", problem,
+                       y->context, (unsigned)y->context_mark.line + 1,
                        (unsigned)y->context_mark.column + 1);
     } else {
         sl_errlist_add(ps->errs, ps->file, (unsigned)y->problem_mark.line + 1,
@@ -234,11 +236,10 @@ static int cfg_alias(struct cfg_parse *ps, const yaml_event_t *ev,
             continue;
         }
         if (!cfg_budget_take(ps, ps->anchors[i - 1].node)) {
-            return sl_errlist_add(ps->errs, ps->file,
-                                  (unsigned)ev->start_mark.line + 1,
-                                  (unsigned)ev->start_mark.column + 1, NULL,
-                                  "aliases expand to more than %u nodes",
-                                  CFG_ALIAS_BUDGET);
+            return sl_errlist_add(
+                ps->errs, ps->file, (unsigned)ev->start_mark.line + 1,
+                (unsigned)ev->start_mark.column + 1, NULL,
+                "aliases expand to more than %u nodes", CFG_ALIAS_BUDGET);
         }
         *out = ps->anchors[i - 1].node;
         return SL_OK;
@@ -246,7 +247,8 @@ static int cfg_alias(struct cfg_parse *ps, const yaml_event_t *ev,
     return sl_errlist_add(ps->errs, ps->file, (unsigned)ev->start_mark.line + 1,
                           (unsigned)ev->start_mark.column + 1, NULL,
                           "unknown anchor '%s' (an alias must follow its "
-                          "complete anchored node)", name);
+                          "complete anchored node)",
+                          name);
 }
 
 static int cfg_anchor_add(struct cfg_parse *ps, const yaml_char_t *name,
@@ -407,8 +409,8 @@ static int cfg_parse_stream(struct cfg_parse *ps, struct sl_cnode **root)
 
 /* Parses <text> of file <file> (kept by the caller's arena). */
 static int cfg_parse_text(struct cfg_priv *p, const char *file,
-                          const char *text, size_t len,
-                          struct sl_errlist *errs, struct sl_cnode **root)
+                          const char *text, size_t len, struct sl_errlist *errs,
+                          struct sl_cnode **root)
 {
     struct cfg_parse ps;
     int rc;
@@ -421,8 +423,7 @@ static int cfg_parse_text(struct cfg_priv *p, const char *file,
     ps.file = file;
     ps.errs = errs;
     ps.budget = CFG_ALIAS_BUDGET;
-    yaml_parser_set_input_string(&ps.parser, (const unsigned char *)text,
-                                 len);
+    yaml_parser_set_input_string(&ps.parser, (const unsigned char *)text, len);
     rc = cfg_parse_stream(&ps, root);
     yaml_parser_delete(&ps.parser);
     return rc;
@@ -510,8 +511,7 @@ static int cfg_merge_map(struct cfg_loader *ld, struct sl_cnode *dst,
         if (old != NULL) {
             snprintf(where, sizeof(where), "%s:%u:%u", old->file, old->line,
                      old->col);
-            cfg_err(ld, k, section, "'%s' is already set at %s", k->str,
-                    where);
+            cfg_err(ld, k, section, "'%s' is already set at %s", k->str, where);
             continue;
         }
         if (strcmp(section, "env") == 0 &&
@@ -541,7 +541,8 @@ static void cfg_unknown_key(struct cfg_loader *ld, const struct sl_cnode *k,
                sl_config_suggest(k->str, cfg_pipeline_keys) != NULL) {
         sl_errlist_add(ld->errs, k->file, k->line, k->col, k->str,
                        "unknown top-level key '%s' (it belongs under "
-                       "'pipeline:')", k->str);
+                       "'pipeline:')",
+                       k->str);
     } else {
         sl_errlist_add(ld->errs, k->file, k->line, k->col, k->str,
                        "unknown %s key '%s'", where, k->str);
@@ -551,8 +552,7 @@ static void cfg_unknown_key(struct cfg_loader *ld, const struct sl_cnode *k,
 /* Index of <k> in <keys>, or -1; a second occurrence in one map is an
  * error (and returns -1 too). */
 static int cfg_key_index(struct cfg_loader *ld, const struct sl_cnode *k,
-                         const char *const *keys,
-                         const struct sl_cnode **first)
+                         const char *const *keys, const struct sl_cnode **first)
 {
     int i;
 
@@ -572,8 +572,7 @@ static int cfg_key_index(struct cfg_loader *ld, const struct sl_cnode *k,
     return -2;
 }
 
-static int cfg_merge_pipeline(struct cfg_loader *ld,
-                              const struct sl_cnode *val)
+static int cfg_merge_pipeline(struct cfg_loader *ld, const struct sl_cnode *val)
 {
     const struct sl_cnode *first[3] = { NULL, NULL, NULL };
     struct sl_cnode *dst[3];
@@ -670,28 +669,34 @@ static int cfg_include_one(struct cfg_loader *ld, const char *dir,
     int rc, grc;
 
     if (item->type != SL_CNODE_SCALAR) {
-        return cfg_err(ld, item, "includes", "expected a file name or glob, "
-                       "got %s", cfg_type_name(item->type));
+        return cfg_err(ld, item, "includes",
+                       "expected a file name or glob, "
+                       "got %s",
+                       cfg_type_name(item->type));
     }
     sl_buf_init(&pat, PATH_MAX);
     rc = cfg_include_pattern(dir, item->str, &pat);
     if (rc != SL_OK) {
         sl_buf_fini(&pat);
-        return rc == SL_ENOMEM ? rc
-                               : cfg_err(ld, item, "includes",
-                                         "include path '%s' is too long",
-                                         item->str);
+        return rc == SL_ENOMEM
+                   ? rc
+                   : cfg_err(ld, item, "includes",
+                             "include path '%s' is too long", item->str);
     }
     memset(&g, 0, sizeof(g));
     grc = glob(pat.data, 0, NULL, &g);
     if (grc == GLOB_NOSPACE) {
         rc = SL_ENOMEM;
     } else if (grc == GLOB_NOMATCH && !cfg_has_glob(item->str)) {
-        rc = cfg_err(ld, item, "includes", "included file '%s' does not "
-                     "exist", pat.data);
+        rc = cfg_err(ld, item, "includes",
+                     "included file '%s' does not "
+                     "exist",
+                     pat.data);
     } else if (grc == GLOB_ABORTED) {
-        rc = cfg_err(ld, item, "includes", "cannot read the directory of "
-                     "'%s'", pat.data);
+        rc = cfg_err(ld, item, "includes",
+                     "cannot read the directory of "
+                     "'%s'",
+                     pat.data);
     }
     for (i = 0; grc == 0 && i < g.gl_pathc && rc != SL_ENOMEM; i++) {
         rc = cfg_load_file(ld, g.gl_pathv[i], item, depth + 1);
@@ -744,14 +749,15 @@ static int cfg_process_root(struct cfg_loader *ld, const char *file,
         return SL_OK;
     }
     if (root->type != SL_CNODE_MAP) {
-        return cfg_err(ld, root, NULL, "expected a map of sections at the "
-                       "top of the file, got %s", cfg_type_name(root->type));
+        return cfg_err(ld, root, NULL,
+                       "expected a map of sections at the "
+                       "top of the file, got %s",
+                       cfg_type_name(root->type));
     }
     for (i = 0; i < root->n; i++) {
         idx = cfg_key_index(ld, root->pairs[i].key, cfg_top_keys, first);
         if (idx == -2) {
-            cfg_unknown_key(ld, root->pairs[i].key, cfg_top_keys,
-                            "top-level");
+            cfg_unknown_key(ld, root->pairs[i].key, cfg_top_keys, "top-level");
         }
         if (idx >= 0) {
             rc = cfg_merge_section(ld, idx, root->pairs[i].val);
@@ -819,12 +825,11 @@ static int cfg_file_error(struct cfg_loader *ld, const char *path,
         return rc;
     }
     if (from != NULL) {
-        sl_errlist_add(ld->errs, from->file, from->line, from->col,
-                       "includes", "cannot read '%s': %s", path,
+        sl_errlist_add(ld->errs, from->file, from->line, from->col, "includes",
+                       "cannot read '%s': %s", path,
                        rc == SL_ELIMIT ? "file too large" : sl_strerror(rc));
     } else {
-        sl_errlist_add(ld->errs, path, 0, 0, NULL, "cannot read '%s': %s",
-                       path,
+        sl_errlist_add(ld->errs, path, 0, 0, NULL, "cannot read '%s': %s", path,
                        rc == SL_ELIMIT ? "file too large" : sl_strerror(rc));
     }
     return SL_ECONFIG;
@@ -841,8 +846,10 @@ static int cfg_load_file(struct cfg_loader *ld, const char *path,
     int rc;
 
     if (depth > CFG_INCLUDE_DEPTH) {
-        return cfg_err(ld, from, "includes", "includes nested deeper than "
-                       "%u levels at '%s'", CFG_INCLUDE_DEPTH, path);
+        return cfg_err(ld, from, "includes",
+                       "includes nested deeper than "
+                       "%u levels at '%s'",
+                       CFG_INCLUDE_DEPTH, path);
     }
     if (realpath(path, real) == NULL) {
         return cfg_file_error(ld, path, from, sl_rc_from_errno(errno));
@@ -858,8 +865,8 @@ static int cfg_load_file(struct cfg_loader *ld, const char *path,
     sl_buf_init(&text, CFG_FILE_MAX);
     rc = cfg_read_file(path, &text);
     if (rc == SL_OK) {
-        rc = cfg_parse_text(ld->p, file, text.data ? text.data : "",
-                            text.len, ld->errs, &root);
+        rc = cfg_parse_text(ld->p, file, text.data ? text.data : "", text.len,
+                            ld->errs, &root);
     } else {
         rc = cfg_file_error(ld, path, from, rc);
     }
@@ -985,8 +992,7 @@ void sl_config_destroy(struct sl_config *cfg)
     sl_free(cfg);
 }
 
-const struct sl_cnode *sl_cnode_get(const struct sl_cnode *map,
-                                    const char *key)
+const struct sl_cnode *sl_cnode_get(const struct sl_cnode *map, const char *key)
 {
     size_t i;
 
@@ -1074,7 +1080,8 @@ static int cfg_expand_ref(const struct sl_config *cfg,
     }
     return sl_errlist_add(errs, node->file, node->line, node->col, key,
                           "environment variable '%s' is not set (use "
-                          "${%s:-default} for a default)", name, name);
+                          "${%s:-default} for a default)",
+                          name, name);
 }
 
 int sl_config_expand(const struct sl_config *cfg, const struct sl_cnode *node,
@@ -1093,14 +1100,15 @@ int sl_config_expand(const struct sl_config *cfg, const struct sl_cnode *node,
         } else if (s[0] == '$' && end - s >= 2 && s[1] == '{') {
             close = memchr(s + 2, '}', (size_t)(end - s - 2));
             if (close == NULL) {
-                rc = sl_errlist_add(errs, node->file, node->line, node->col,
-                                    key, "unterminated '${' (a reference "
-                                    "is ${NAME} or ${NAME:-default}; write "
-                                    "$${ for a literal)");
+                rc =
+                    sl_errlist_add(errs, node->file, node->line, node->col, key,
+                                   "unterminated '${' (a reference "
+                                   "is ${NAME} or ${NAME:-default}; write "
+                                   "$${ for a literal)");
                 break;
             }
-            rc = cfg_expand_ref(cfg, node, key, s + 2,
-                                (size_t)(close - s - 2), &b, errs);
+            rc = cfg_expand_ref(cfg, node, key, s + 2, (size_t)(close - s - 2),
+                                &b, errs);
             s = close + 1;
         } else {
             rc = sl_buf_putc(&b, *s);
@@ -1144,8 +1152,7 @@ static size_t cfg_distance(const char *a, size_t n, const char *b, size_t m)
         cur[0] = i;
         for (j = 1; j <= m; j++) {
             cost = cfg_lower(a[i - 1]) == cfg_lower(b[j - 1]) ? 0 : 1;
-            cur[j] = cfg_min3(prev[j] + 1, cur[j - 1] + 1,
-                              prev[j - 1] + cost);
+            cur[j] = cfg_min3(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
             if (i > 1 && j > 1 && cfg_lower(a[i - 1]) == cfg_lower(b[j - 2]) &&
                 cfg_lower(a[i - 2]) == cfg_lower(b[j - 1]) &&
                 pp[j - 2] + 1 < cur[j]) {
@@ -1160,8 +1167,7 @@ static size_t cfg_distance(const char *a, size_t n, const char *b, size_t m)
     return prev[m];
 }
 
-const char *sl_config_suggest(const char *word,
-                              const char *const *candidates)
+const char *sl_config_suggest(const char *word, const char *const *candidates)
 {
     size_t n = strlen(word), m, d, best_d = SIZE_MAX;
     size_t limit = n / 3 > 2 ? n / 3 : 2;

@@ -104,11 +104,20 @@ int sl_option_parse_size(const char *text, uint64_t *bytes)
         const char *unit;
         uint64_t mult;
     } units[] = {
-        { "", 1 },          { "b", 1 },           { "k", 1ull << 10 },
-        { "kb", 1ull << 10 }, { "kib", 1ull << 10 }, { "m", 1ull << 20 },
-        { "mb", 1ull << 20 }, { "mib", 1ull << 20 }, { "g", 1ull << 30 },
-        { "gb", 1ull << 30 }, { "gib", 1ull << 30 }, { "t", 1ull << 40 },
-        { "tb", 1ull << 40 }, { "tib", 1ull << 40 },
+        { "", 1 },
+        { "b", 1 },
+        { "k", 1ull << 10 },
+        { "kb", 1ull << 10 },
+        { "kib", 1ull << 10 },
+        { "m", 1ull << 20 },
+        { "mb", 1ull << 20 },
+        { "mib", 1ull << 20 },
+        { "g", 1ull << 30 },
+        { "gb", 1ull << 30 },
+        { "gib", 1ull << 30 },
+        { "t", 1ull << 40 },
+        { "tb", 1ull << 40 },
+        { "tib", 1ull << 40 },
     };
     const char *p = text;
     uint64_t ip;
@@ -132,8 +141,8 @@ int sl_option_parse_time_ms(const char *text, int64_t *ms)
         const char *unit;
         uint64_t mult;
     } units[] = {
-        { "", 1000 },     { "ms", 1 },        { "s", 1000 },
-        { "m", 60000 },   { "h", 3600000 },   { "d", 86400000 },
+        { "", 1000 },   { "ms", 1 },      { "s", 1000 },
+        { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
     };
     const char *p = text;
     bool neg = false;
@@ -203,11 +212,11 @@ static int opt_parse_double(const char *text, double *v)
 const char *sl_option_type_name(enum sl_opt_type t)
 {
     static const char *const names[] = {
-        [SL_OPT_NONE] = "none",       [SL_OPT_STR] = "string",
-        [SL_OPT_INT] = "integer",     [SL_OPT_DOUBLE] = "number",
-        [SL_OPT_BOOL] = "bool",       [SL_OPT_SIZE] = "size",
-        [SL_OPT_TIME] = "time",       [SL_OPT_ENUM] = "enum",
-        [SL_OPT_LIST] = "list",       [SL_OPT_MAP] = "map",
+        [SL_OPT_NONE] = "none",         [SL_OPT_STR] = "string",
+        [SL_OPT_INT] = "integer",       [SL_OPT_DOUBLE] = "number",
+        [SL_OPT_BOOL] = "bool",         [SL_OPT_SIZE] = "size",
+        [SL_OPT_TIME] = "time",         [SL_OPT_ENUM] = "enum",
+        [SL_OPT_LIST] = "list",         [SL_OPT_MAP] = "map",
         [SL_OPT_TEMPLATE] = "template",
     };
 
@@ -253,7 +262,10 @@ static void opt_fmt_time(int64_t v, char *buf, size_t cap)
         int64_t ms;
         const char *unit;
     } units[] = {
-        { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+        { 86400000, "d" },
+        { 3600000, "h" },
+        { 60000, "m" },
+        { 1000, "s" },
     };
     size_t i;
 
@@ -297,8 +309,7 @@ static const char *opt_what(const struct sl_option *opt)
  * unbounded, max 0 with a min is "at least min"; INT and TIME refuse
  * negatives unless bounded below or SL_OPT_NEGATIVE_OK). */
 static int opt_check_range(const struct sl_option *opt, int64_t v,
-                           bool above_i64, const char *text,
-                           struct sl_err *err)
+                           bool above_i64, const char *text, struct sl_err *err)
 {
     bool bounded = opt->min != 0 || opt->max != 0;
     int64_t lo = bounded ? opt->min
@@ -427,7 +438,8 @@ static int opt_split(const struct sl_option *opt, const char *text, void *dst,
         eq = strchr(item, '=');
         if (eq == NULL) {
             sl_free(item);
-            return sl_err_set(err, SL_EINVAL, "expected key=value pairs "
+            return sl_err_set(err, SL_EINVAL,
+                              "expected key=value pairs "
                               "separated by commas, got %s",
                               opt_got(opt, text, got, sizeof(got)));
         }
@@ -481,14 +493,12 @@ static int opt_parse_number(const struct sl_option *opt, const char *text,
         rc = sl_option_parse_time_ms(text, &v);
     }
     if (rc != SL_OK) {
-        return sl_err_set(err, SL_EINVAL, "expected %s%s, got %s",
-                          opt_what(opt),
-                          opt->type == SL_OPT_SIZE
-                              ? " (e.g. 512, 64K, 5M, 1G)"
-                          : opt->type == SL_OPT_TIME
-                              ? " (e.g. 250ms, 2s, 1m, 1h, 1d)"
-                              : "",
-                          opt_got(opt, text, got, sizeof(got)));
+        return sl_err_set(
+            err, SL_EINVAL, "expected %s%s, got %s", opt_what(opt),
+            opt->type == SL_OPT_SIZE   ? " (e.g. 512, 64K, 5M, 1G)"
+            : opt->type == SL_OPT_TIME ? " (e.g. 250ms, 2s, 1m, 1h, 1d)"
+                                       : "",
+            opt_got(opt, text, got, sizeof(got)));
     }
     rc = opt_check_range(opt, v, u > (uint64_t)INT64_MAX, text, err);
     if (rc != SL_OK) {
@@ -510,7 +520,8 @@ static int opt_parse_scalar(const struct sl_option *opt, const char *text,
     switch (opt->type) {
     case SL_OPT_BOOL:
         if (sl_option_parse_bool(text, dst) != SL_OK) {
-            return sl_err_set(err, SL_EINVAL, "expected a boolean (on/off, "
+            return sl_err_set(err, SL_EINVAL,
+                              "expected a boolean (on/off, "
                               "true/false, yes/no, 1/0), got %s",
                               opt_got(opt, text, got, sizeof(got)));
         }
@@ -669,8 +680,7 @@ static void opt_add(struct opt_ctx *c, const struct sl_cnode *at,
 /* Expands <node> for <opt> into *<out>.  A secret's expansion errors are
  * rewritten so that no part of the value shows. */
 static int opt_expand(struct opt_ctx *c, const struct sl_option *opt,
-                      const struct sl_cnode *node, const char *key,
-                      char **out)
+                      const struct sl_cnode *node, const char *key, char **out)
 {
     struct sl_errlist tmp;
     int rc;
@@ -691,8 +701,8 @@ static int opt_expand(struct opt_ctx *c, const struct sl_option *opt,
     rc = sl_config_expand(c->cfg, node, key, out, &tmp);
     if (rc == SL_ECONFIG && tmp.n > 0) {
         sl_errlist_add(c->errs, node->file, node->line, node->col, key, "%s",
-                       strncmp(tmp.items[0].msg, "environment variable", 20)
-                               == 0
+                       strncmp(tmp.items[0].msg, "environment variable", 20) ==
+                               0
                            ? tmp.items[0].msg
                            : "invalid ${...} reference in a secret value");
     }
@@ -710,7 +720,8 @@ static void opt_set_scalar(struct opt_ctx *c, const struct sl_option *opt,
 
     if (val->type != SL_CNODE_SCALAR) {
         sl_errlist_add(c->errs, val->file, val->line, val->col, key,
-                       "expected a %s, got a %s", sl_option_type_name(opt->type),
+                       "expected a %s, got a %s",
+                       sl_option_type_name(opt->type),
                        val->type == SL_CNODE_MAP ? "map" : "list");
         return;
     }
@@ -728,8 +739,7 @@ static void opt_set_scalar(struct opt_ctx *c, const struct sl_option *opt,
 }
 
 static void opt_set_list(struct opt_ctx *c, const struct sl_option *opt,
-                         const struct sl_cnode *val, const char *key,
-                         void *dst)
+                         const struct sl_cnode *val, const char *key, void *dst)
 {
     size_t i;
 
@@ -762,8 +772,7 @@ static void opt_set_list(struct opt_ctx *c, const struct sl_option *opt,
 }
 
 static void opt_set_map(struct opt_ctx *c, const struct sl_option *opt,
-                        const struct sl_cnode *val, const char *key,
-                        void *dst)
+                        const struct sl_cnode *val, const char *key, void *dst)
 {
     const struct sl_cpair *p;
     char *text;
@@ -911,8 +920,8 @@ static int opt_ctx_init(struct opt_ctx *c)
     }
     for (t = 0; t < c->ntargets; t++) {
         total += opt_count(c->targets[t].table);
-        c->seen[t] = sl_calloc(opt_count(c->targets[t].table) + 1,
-                               sizeof(*c->seen[t]));
+        c->seen[t] =
+            sl_calloc(opt_count(c->targets[t].table) + 1, sizeof(*c->seen[t]));
         if (c->seen[t] == NULL) {
             return SL_ENOMEM;
         }
@@ -952,8 +961,8 @@ static void opt_apply_map(struct opt_ctx *c, const struct sl_cnode *map)
 {
     if (map != NULL && map->type == SL_CNODE_MAP) {
         opt_walk(c, map, "", 0);
-    } else if (map != NULL && !(map->type == SL_CNODE_SCALAR &&
-                                map->len == 0 && !map->quoted)) {
+    } else if (map != NULL && !(map->type == SL_CNODE_SCALAR && map->len == 0 &&
+                                !map->quoted)) {
         sl_errlist_add(c->errs, map->file, map->line, map->col, NULL,
                        "expected a map of options");
     }
@@ -966,8 +975,10 @@ int sl_option_apply(const struct sl_config *cfg, const struct sl_cnode *map,
                     const struct sl_opt_target *targets, size_t ntargets,
                     const char *const *ignore, struct sl_errlist *errs)
 {
-    struct opt_ctx c = { .cfg = cfg, .targets = targets,
-                         .ntargets = ntargets, .ignore = ignore,
+    struct opt_ctx c = { .cfg = cfg,
+                         .targets = targets,
+                         .ntargets = ntargets,
+                         .ignore = ignore,
                          .errs = errs };
     size_t before = sl_errlist_count(errs), t;
     int rc = SL_OK;
@@ -1041,13 +1052,11 @@ int sl_option_describe(const struct sl_option *table, struct sl_buf *out)
                        (int)wt, "TYPE", (int)wd, "DEFAULT", "DESCRIPTION");
     for (i = 0; rc == SL_OK && table != NULL && table[i].name != NULL; i++) {
         opt_type_text(&table[i], type, sizeof(type));
-        rc = sl_buf_printf(out, "%-*s  %-*s  %-*s  %s%s\n", (int)wn,
-                           table[i].name, (int)wt, type, (int)wd,
-                           opt_default_text(&table[i]),
-                           table[i].desc ? table[i].desc : "",
-                           (table[i].flags & SL_OPT_DEPRECATED)
-                               ? " (deprecated)"
-                               : "");
+        rc = sl_buf_printf(
+            out, "%-*s  %-*s  %-*s  %s%s\n", (int)wn, table[i].name, (int)wt,
+            type, (int)wd, opt_default_text(&table[i]),
+            table[i].desc ? table[i].desc : "",
+            (table[i].flags & SL_OPT_DEPRECATED) ? " (deprecated)" : "");
     }
     return rc;
 }

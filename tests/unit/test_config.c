@@ -49,9 +49,9 @@ static struct sl_config *load_str(const char *text, int want_rc)
     struct sl_config *cfg = NULL;
 
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("t.yaml", text, strlen(text), &cfg,
-                                           &errs),
-                     want_rc);
+    assert_int_equal(
+        sl_config_load_string("t.yaml", text, strlen(text), &cfg, &errs),
+        want_rc);
     if (want_rc == SL_OK) {
         assert_non_null(cfg);
     } else {
@@ -198,7 +198,8 @@ static void test_duplicates(void **state)
                           "t.yaml:2:3"));
     /* Duplicate keys inside an entry are kept for the option engine. */
     cfg = load_str("pipeline:\n  inputs:\n    - name: a\n      x: 1\n"
-                   "      x: 2\n", SL_OK);
+                   "      x: 2\n",
+                   SL_OK);
     assert_int_equal(cfg->inputs->items[0]->n, 3);
     sl_config_destroy(cfg);
 }
@@ -207,7 +208,8 @@ static void test_several_errors(void **state)
 {
     (void)state;
     load_str("servce: {}\npipeline:\n  inputs: {}\n  outputs: [1]\n"
-             "includes: {a: b}\n", SL_ECONFIG);
+             "includes: {a: b}\n",
+             SL_ECONFIG);
     assert_int_equal(errs.n, 4);
     assert_true(errs_have("t.yaml:1:1"));
     assert_true(errs_have("t.yaml:3:11"));
@@ -215,8 +217,7 @@ static void test_several_errors(void **state)
     assert_true(errs_have("t.yaml:5:11"));
 }
 
-static char *expand(const struct sl_config *cfg, const char *text,
-                    int want_rc)
+static char *expand(const struct sl_config *cfg, const char *text, int want_rc)
 {
     struct sl_cnode node;
     char *out = NULL;
@@ -254,8 +255,7 @@ static void test_expand(void **state)
     setenv("SL_TEST_HOST", "example.org", 1);
     unsetenv("SL_TEST_UNSET");
     setenv("ES_HOST", "from-env", 1);
-    cfg = load_str("env:\n  ES_HOST: from-config\n  ONLY_CFG: cfgval\n",
-                   SL_OK);
+    cfg = load_str("env:\n  ES_HOST: from-config\n  ONLY_CFG: cfgval\n", SL_OK);
     expect_expand(cfg, "plain", "plain");
     expect_expand(cfg, "", "");
     expect_expand(cfg, "h=${SL_TEST_HOST}:80", "h=example.org:80");
@@ -294,8 +294,8 @@ static void test_includes(void **state)
     assert_string_equal(name_of(cfg->inputs->items[0]), "main_in");
     assert_string_equal(name_of(cfg->inputs->items[1]), "a_in");
     assert_string_equal(name_of(cfg->inputs->items[2]), "deep_in");
-    assert_non_null(strstr(cfg->inputs->items[2]->file,
-                           "include.d/nested/deep.yaml"));
+    assert_non_null(
+        strstr(cfg->inputs->items[2]->file, "include.d/nested/deep.yaml"));
     assert_int_equal(cfg->inputs->items[2]->line, 3);
     assert_int_equal(cfg->outputs->n, 1);
     assert_string_equal(name_of(cfg->outputs->items[0]), "b_out");
@@ -328,16 +328,14 @@ static void test_include_errors(void **state)
 
 static void test_suggest(void **state)
 {
-    static const char *const keys[] = { "buffer_size", "path", "tag",
+    static const char *const keys[] = { "buffer_size",  "path",        "tag",
                                         "storage.type", "retry_limit", NULL };
 
     (void)state;
-    assert_string_equal(sl_config_suggest("buffer_szie", keys),
-                        "buffer_size");
+    assert_string_equal(sl_config_suggest("buffer_szie", keys), "buffer_size");
     assert_string_equal(sl_config_suggest("pth", keys), "path");
     assert_string_equal(sl_config_suggest("TAG", keys), "tag");
-    assert_string_equal(sl_config_suggest("storage.typ", keys),
-                        "storage.type");
+    assert_string_equal(sl_config_suggest("storage.typ", keys), "storage.type");
     assert_string_equal(sl_config_suggest("retry_limt", keys), "retry_limit");
     assert_null(sl_config_suggest("completely_different", keys));
     assert_null(sl_config_suggest("x", NULL));
@@ -350,7 +348,8 @@ static void test_aliases(void **state)
     (void)state;
     cfg = load_str("x-defs: &out {name: stdout}\n", SL_ECONFIG);
     cfg = load_str("pipeline:\n  inputs:\n    - &in {name: dummy}\n"
-                   "  outputs: [*in, *in]\n", SL_OK);
+                   "  outputs: [*in, *in]\n",
+                   SL_OK);
     assert_int_equal(cfg->outputs->n, 2);
     assert_string_equal(name_of(cfg->outputs->items[1]), "dummy");
     sl_config_destroy(cfg);

@@ -40,35 +40,83 @@ static const char *const format_choices[] = { "json_lines", "pretty", NULL };
 #define F(f) SL_OPT_FIELD(struct test_conf, f)
 
 static const struct sl_option test_table[] = {
-    { .name = "host", .type = SL_OPT_STR, F(host), .flags = SL_OPT_REQUIRED,
+    { .name = "host",
+      .type = SL_OPT_STR,
+      F(host),
+      .flags = SL_OPT_REQUIRED,
       .desc = "Host to send to." },
-    { .name = "port", .type = SL_OPT_INT, F(port), .def = "80", .min = 1,
-      .max = 65535, .desc = "TCP port." },
-    { .name = "ratio", .type = SL_OPT_DOUBLE, F(ratio), .def = "0.5",
+    { .name = "port",
+      .type = SL_OPT_INT,
+      F(port),
+      .def = "80",
+      .min = 1,
+      .max = 65535,
+      .desc = "TCP port." },
+    { .name = "ratio",
+      .type = SL_OPT_DOUBLE,
+      F(ratio),
+      .def = "0.5",
       .desc = "Sampling ratio." },
-    { .name = "tls", .type = SL_OPT_BOOL, F(tls), .def = "off",
+    { .name = "tls",
+      .type = SL_OPT_BOOL,
+      F(tls),
+      .def = "off",
       .desc = "Use TLS." },
-    { .name = "tls.verify", .type = SL_OPT_BOOL, F(tls_verify), .def = "on",
+    { .name = "tls.verify",
+      .type = SL_OPT_BOOL,
+      F(tls_verify),
+      .def = "on",
       .desc = "Verify the peer certificate." },
-    { .name = "buffer_size", .type = SL_OPT_SIZE, F(buffer_size),
-      .def = "64K", .min = 4096, .max = 64 << 20,
+    { .name = "buffer_size",
+      .type = SL_OPT_SIZE,
+      F(buffer_size),
+      .def = "64K",
+      .min = 4096,
+      .max = 64 << 20,
       .desc = "Read buffer size." },
-    { .name = "timeout", .type = SL_OPT_TIME, F(timeout_ms), .def = "2s",
-      .min = 100, .max = 3600000, .desc = "Connect timeout." },
-    { .name = "format", .type = SL_OPT_ENUM, F(format), .def = "json_lines",
-      .choices = format_choices, .desc = "Output format." },
-    { .name = "tags", .type = SL_OPT_LIST, F(tags), .flags = SL_OPT_MULTI,
+    { .name = "timeout",
+      .type = SL_OPT_TIME,
+      F(timeout_ms),
+      .def = "2s",
+      .min = 100,
+      .max = 3600000,
+      .desc = "Connect timeout." },
+    { .name = "format",
+      .type = SL_OPT_ENUM,
+      F(format),
+      .def = "json_lines",
+      .choices = format_choices,
+      .desc = "Output format." },
+    { .name = "tags",
+      .type = SL_OPT_LIST,
+      F(tags),
+      .flags = SL_OPT_MULTI,
       .desc = "Extra tags." },
-    { .name = "headers", .type = SL_OPT_MAP, F(headers),
+    { .name = "headers",
+      .type = SL_OPT_MAP,
+      F(headers),
       .desc = "Extra HTTP headers." },
-    { .name = "index", .type = SL_OPT_TEMPLATE, F(index), .def = "logs",
+    { .name = "index",
+      .type = SL_OPT_TEMPLATE,
+      F(index),
+      .def = "logs",
       .desc = "Index name, per record." },
-    { .name = "password", .type = SL_OPT_STR, F(password),
-      .flags = SL_OPT_SECRET, .def = "changeme", .desc = "Password." },
-    { .name = "pin", .type = SL_OPT_INT, F(pin), .flags = SL_OPT_SECRET,
+    { .name = "password",
+      .type = SL_OPT_STR,
+      F(password),
+      .flags = SL_OPT_SECRET,
+      .def = "changeme",
+      .desc = "Password." },
+    { .name = "pin",
+      .type = SL_OPT_INT,
+      F(pin),
+      .flags = SL_OPT_SECRET,
       .desc = "PIN." },
-    { .name = "old_name", .type = SL_OPT_STR, F(old),
-      .flags = SL_OPT_DEPRECATED, .desc = "Old option." },
+    { .name = "old_name",
+      .type = SL_OPT_STR,
+      F(old),
+      .flags = SL_OPT_DEPRECATED,
+      .desc = "Old option." },
     SL_OPT_END,
 };
 
@@ -78,10 +126,15 @@ struct gen_conf {
 };
 
 static const struct sl_option gen_table[] = {
-    { .name = "name", .type = SL_OPT_STR, SL_OPT_FIELD(struct gen_conf, name),
-      .flags = SL_OPT_REQUIRED, .desc = "Plugin name." },
-    { .name = "match", .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct gen_conf, match), .def = "*",
+    { .name = "name",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct gen_conf, name),
+      .flags = SL_OPT_REQUIRED,
+      .desc = "Plugin name." },
+    { .name = "match",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct gen_conf, match),
+      .def = "*",
       .desc = "Tag pattern." },
     SL_OPT_END,
 };
@@ -144,13 +197,20 @@ static void test_parse_size(void **state)
         const char *text;
         uint64_t want;
     } ok[] = {
-        { "512", 512 },           { "64K", 65536 },     { "64KB", 65536 },
-        { "64k", 65536 },         { "5M", 5 << 20 },    { "5MiB", 5 << 20 },
-        { "1G", 1ull << 30 },     { "1.5M", 1572864 },  { "0", 0 },
-        { "2gb", 2ull << 30 },    { "10b", 10 },
+        { "512", 512 },        { "64K", 65536 },    { "64KB", 65536 },
+        { "64k", 65536 },      { "5M", 5 << 20 },   { "5MiB", 5 << 20 },
+        { "1G", 1ull << 30 },  { "1.5M", 1572864 }, { "0", 0 },
+        { "2gb", 2ull << 30 }, { "10b", 10 },
     };
-    static const char *const bad[] = { "", "K", "5X", "-1", "5 M", "1.2.3",
-                                       "99999999999999999999", "1e3", "0x10",
+    static const char *const bad[] = { "",
+                                       "K",
+                                       "5X",
+                                       "-1",
+                                       "5 M",
+                                       "1.2.3",
+                                       "99999999999999999999",
+                                       "1e3",
+                                       "0x10",
                                        "99999999999T" };
     uint64_t v;
     size_t i;
@@ -171,13 +231,12 @@ static void test_parse_time(void **state)
         const char *text;
         int64_t want;
     } ok[] = {
-        { "250ms", 250 },  { "2s", 2000 },       { "1m", 60000 },
-        { "1h", 3600000 }, { "1d", 86400000 },   { "1.5", 1500 },
-        { "0", 0 },        { "-2s", -2000 },     { "0.5s", 500 },
-        { "3", 3000 },     { "10MS", 10 },
+        { "250ms", 250 },   { "2s", 2000 },  { "1m", 60000 }, { "1h", 3600000 },
+        { "1d", 86400000 }, { "1.5", 1500 }, { "0", 0 },      { "-2s", -2000 },
+        { "0.5s", 500 },    { "3", 3000 },   { "10MS", 10 },
     };
-    static const char *const bad[] = { "", "s", "2x", "1w", "2 s", "--1",
-                                       "1.5.5", "ms" };
+    static const char *const bad[] = { "",    "s",   "2x",    "1w",
+                                       "2 s", "--1", "1.5.5", "ms" };
     int64_t v;
     size_t i;
 
@@ -193,10 +252,11 @@ static void test_parse_time(void **state)
 
 static void test_parse_bool(void **state)
 {
-    static const char *const yes[] = { "on", "true", "yes", "1", "ON",
-                                       "True", "YES" };
-    static const char *const no[] = { "off", "false", "no", "0", "Off",
-                                      "FALSE" };
+    static const char *const yes[] = { "on", "true", "yes", "1",
+                                       "ON", "True", "YES" };
+    static const char *const no[] = {
+        "off", "false", "no", "0", "Off", "FALSE"
+    };
     bool b;
     size_t i;
 
@@ -233,17 +293,14 @@ static void test_parse_value(void **state)
     assert_int_equal(sl_option_parse_value(&test_table[1], "80x", &i64, &err),
                      SL_EINVAL);
     assert_string_equal(err.msg, "expected an integer, got '80x'");
-    assert_int_equal(sl_option_parse_value(&test_table[1], "70000", &i64,
-                                           &err),
+    assert_int_equal(sl_option_parse_value(&test_table[1], "70000", &i64, &err),
                      SL_EINVAL);
-    assert_string_equal(err.msg,
-                        "expected an integer between 1 and 65535, got "
-                        "'70000'");
+    assert_string_equal(err.msg, "expected an integer between 1 and 65535, got "
+                                 "'70000'");
     assert_int_equal(sl_option_parse_value(&test_table[1], " 1", &i64, &err),
                      SL_EINVAL);
     assert_int_equal(sl_option_parse_value(&test_table[1],
-                                           "99999999999999999999", &i64,
-                                           &err),
+                                           "99999999999999999999", &i64, &err),
                      SL_EINVAL);
     assert_int_equal(sl_option_parse_value(&test_table[2], "-0.25", &d, &err),
                      SL_OK);
@@ -355,12 +412,12 @@ static void test_ignore(void **state)
     (void)state;
     conf_reset();
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("i.yaml", text, strlen(text), &cfg,
-                                           &errs),
-                     SL_OK);
-    assert_int_equal(sl_option_apply(cfg, cfg->inputs->items[0], &t, 1,
-                                     ignore, &errs),
-                     SL_OK);
+    assert_int_equal(
+        sl_config_load_string("i.yaml", text, strlen(text), &cfg, &errs),
+        SL_OK);
+    assert_int_equal(
+        sl_option_apply(cfg, cfg->inputs->items[0], &t, 1, ignore, &errs),
+        SL_OK);
     assert_string_equal(conf.host, "h");
     sl_config_destroy(cfg);
 }
@@ -446,11 +503,15 @@ struct nest_conf {
 static void test_nested_map_keys(void **state)
 {
     static const struct sl_option nest[] = {
-        { .name = "tls.verify", .type = SL_OPT_BOOL,
-          SL_OPT_FIELD(struct nest_conf, verify), .def = "on",
+        { .name = "tls.verify",
+          .type = SL_OPT_BOOL,
+          SL_OPT_FIELD(struct nest_conf, verify),
+          .def = "on",
           .desc = "Verify." },
-        { .name = "tls.ca_file", .type = SL_OPT_STR,
-          SL_OPT_FIELD(struct nest_conf, ca), .desc = "CA." },
+        { .name = "tls.ca_file",
+          .type = SL_OPT_STR,
+          SL_OPT_FIELD(struct nest_conf, ca),
+          .desc = "CA." },
         SL_OPT_END,
     };
     const char *text = "service:\n  tls:\n    verify: off\n"
@@ -462,9 +523,9 @@ static void test_nested_map_keys(void **state)
     (void)state;
     memset(&nc, 0, sizeof(nc));
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("n.yaml", text, strlen(text), &cfg,
-                                           &errs),
-                     SL_OK);
+    assert_int_equal(
+        sl_config_load_string("n.yaml", text, strlen(text), &cfg, &errs),
+        SL_OK);
     assert_int_equal(sl_option_apply(cfg, cfg->service, &t, 1, NULL, &errs),
                      SL_ECONFIG);
     assert_false(nc.verify);
@@ -514,15 +575,27 @@ static void test_deprecated(void **state)
 }
 
 static const struct sl_option doc_table[] = {
-    { .name = "path", .type = SL_OPT_STR, .flags = SL_OPT_REQUIRED,
+    { .name = "path",
+      .type = SL_OPT_STR,
+      .flags = SL_OPT_REQUIRED,
       .desc = "Glob of files to follow." },
-    { .name = "format", .type = SL_OPT_ENUM, .def = "json_lines",
-      .choices = format_choices, .desc = "Output format." },
-    { .name = "token", .type = SL_OPT_STR, .def = "abc",
-      .flags = SL_OPT_SECRET, .desc = "API token | secret." },
-    { .name = "line_max", .type = SL_OPT_SIZE, .def = "256K",
+    { .name = "format",
+      .type = SL_OPT_ENUM,
+      .def = "json_lines",
+      .choices = format_choices,
+      .desc = "Output format." },
+    { .name = "token",
+      .type = SL_OPT_STR,
+      .def = "abc",
+      .flags = SL_OPT_SECRET,
+      .desc = "API token | secret." },
+    { .name = "line_max",
+      .type = SL_OPT_SIZE,
+      .def = "256K",
       .desc = "Longest line." },
-    { .name = "old", .type = SL_OPT_INT, .flags = SL_OPT_DEPRECATED,
+    { .name = "old",
+      .type = SL_OPT_INT,
+      .flags = SL_OPT_DEPRECATED,
       .desc = "Gone soon." },
     SL_OPT_END,
 };
@@ -552,9 +625,9 @@ static void test_markdown(void **state)
 
     (void)state;
     sl_buf_init(&b, 0);
-    assert_int_equal(sl_option_markdown("tail", "Follows files.", gen_table,
-                                        doc_table, &b),
-                     SL_OK);
+    assert_int_equal(
+        sl_option_markdown("tail", "Follows files.", gen_table, doc_table, &b),
+        SL_OK);
     assert_string_equal(
         b.data,
         "# tail\n\nFollows files.\n\n## Options\n\n"
@@ -578,17 +651,15 @@ static void test_type_names(void **state)
     assert_string_equal(sl_option_type_name(SL_OPT_STR), "string");
     assert_string_equal(sl_option_type_name(SL_OPT_SIZE), "size");
     assert_string_equal(sl_option_type_name(SL_OPT_TIME), "time");
-    assert_string_equal(sl_option_type_name((enum sl_opt_type)99),
-                        "unknown");
+    assert_string_equal(sl_option_type_name((enum sl_opt_type)99), "unknown");
 }
 
 /* Allocation failures during apply: SL_ENOMEM or success, never a leak. */
 static void test_oom(void **state)
 {
-    const char *text =
-        "pipeline:\n  outputs:\n    - name: x\n      host: h\n"
-        "      tags: [a, b, c]\n      headers: {a: b, c: d}\n"
-        "      index: i\n      bogus: 1\n";
+    const char *text = "pipeline:\n  outputs:\n    - name: x\n      host: h\n"
+                       "      tags: [a, b, c]\n      headers: {a: b, c: d}\n"
+                       "      index: i\n      bogus: 1\n";
     struct sl_opt_target t[2] = { { gen_table, &gen }, { test_table, &conf } };
     struct sl_config *cfg = NULL;
     uint64_t base;
@@ -599,9 +670,9 @@ static void test_oom(void **state)
     (void)state;
     conf_reset();
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("m.yaml", text, strlen(text), &cfg,
-                                           &errs),
-                     SL_OK);
+    assert_int_equal(
+        sl_config_load_string("m.yaml", text, strlen(text), &cfg, &errs),
+        SL_OK);
     base = sl_mem_in_use();
     for (k = 0; k < 1000 && !done; k++) {
         sl_errlist_init(&errs);
