@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "sluice/mem.h"
@@ -379,6 +380,46 @@ static void test_deep_nesting(void **state)
     assert_true(errs_have("nesting deeper than"));
 }
 
+/* A chain of 20 files, each including the next: past 16 levels fails. */
+static void test_include_depth(void **state)
+{
+    char dir[] = "/tmp/sl_test_config_XXXXXX";
+    char path[256];
+    struct sl_config *cfg = NULL;
+    FILE *f;
+    int i;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (i = 0; i < 20; i++) {
+        snprintf(path, sizeof(path), "%s/c%d.yaml", dir, i);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "includes: c%d.yaml\npipeline:\n  inputs:\n"
+                   "    - name: in%d\n", i + 1, i);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/c20.yaml", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/c4.yaml", dir);
+    sl_errlist_init(&errs);
+    assert_int_equal(sl_config_load(path, &cfg, &errs), SL_OK);
+    assert_int_equal(cfg->inputs->n, 16);
+    sl_config_destroy(cfg);
+    snprintf(path, sizeof(path), "%s/c0.yaml", dir);
+    sl_errlist_init(&errs);
+    assert_int_equal(sl_config_load(path, &cfg, &errs), SL_ECONFIG);
+    assert_true(errs_have("c16.yaml:1:11: includes: includes nested deeper "
+                          "than 16 levels"));
+    for (i = 0; i <= 20; i++) {
+        snprintf(path, sizeof(path), "%s/c%d.yaml", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 /* Every allocation failure gives SL_ENOMEM (or success) and leaks nothing. */
 static void test_oom(void **state)
 {
@@ -422,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_expand),
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_include_errors),
+        cmocka_unit_test(test_include_depth),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_deep_nesting),
