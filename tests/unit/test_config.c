@@ -395,8 +395,10 @@ static void test_include_depth(void **state)
         snprintf(path, sizeof(path), "%s/c%d.yaml", dir, i);
         f = fopen(path, "w");
         assert_non_null(f);
-        fprintf(f, "includes: c%d.yaml\npipeline:\n  inputs:\n"
-                   "    - name: in%d\n", i + 1, i);
+        fprintf(f,
+                "includes: c%d.yaml\npipeline:\n  inputs:\n"
+                "    - name: in%d\n",
+                i + 1, i);
         fclose(f);
     }
     snprintf(path, sizeof(path), "%s/c20.yaml", dir);
