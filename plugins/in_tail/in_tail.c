@@ -1,8 +1,9 @@
 /*
  * in_tail.c - the "tail" input: follows files matching globs.
  *
- * Files.  Every refresh_interval the globs in "path" are expanded; a
- * regular file not excluded by "exclude_path" and not followed yet
+ * Files.  Every refresh_interval the globs in "path" are expanded (and at
+ * once when inotify reports a file created or moved into the directory of
+ * a glob, or a followed file renamed or deleted); a regular file not excluded by "exclude_path" and not followed yet
  * (files are told apart by device and inode) is opened.  Files present at
  * the first scan start at their end unless read_from_head is on; files
  * found later start at their head, so nothing written to a new file is
@@ -59,6 +60,7 @@
 #define TAIL_SEEN_MAX 256
 #define TAIL_INOTIFY_MASK                                                     \
     (IN_MODIFY | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB)
+#define TAIL_DIR_MASK (IN_CREATE | IN_MOVED_TO)
 
 struct in_tail_conf {
     struct sl_strlist path;
@@ -109,6 +111,8 @@ struct in_tail_ctx {
     int ifd;            /* inotify fd, -1 when polling only */
     struct event *iev;  /* inotify readable */
     struct event *scan; /* refresh_interval: expand the globs */
+    struct event *scan_soon; /* zero timeout: a file appeared or moved */
+    int *dir_wds;       /* inotify watches on the globs' directories */
     struct event *poll; /* poll_interval: mark every file pending */
     struct event *kick; /* zero timeout: read pending files */
     struct sl_metric *m_opened;
@@ -771,6 +775,12 @@ static void tail_inotify_event(struct in_tail_ctx *ctx,
         tail_mark_all(ctx);
         return;
     }
+    if (ev->mask & TAIL_DIR_MASK) {
+        /* A file appeared in a watched directory: scan now, so that a
+         * new file is followed before it can be rotated away. */
+        event_add(ctx->scan_soon, &tail_zero_tv);
+        return;
+    }
     f = tail_file_by_wd(ctx, ev->wd);
     if (f == NULL) {
         return;
@@ -778,6 +788,8 @@ static void tail_inotify_event(struct in_tail_ctx *ctx,
     f->pending = true;
     if (ev->mask & (IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF | IN_IGNORED)) {
         f->check = true;
+        /* Rotation: the replacement is probably there already. */
+        event_add(ctx->scan_soon, &tail_zero_tv);
     }
     if (ev->mask & IN_IGNORED) {
         f->wd = -1;
@@ -849,6 +861,10 @@ static void tail_ctx_free(struct in_tail_ctx *ctx)
     if (ctx->scan != NULL) {
         event_free(ctx->scan);
     }
+    if (ctx->scan_soon != NULL) {
+        event_free(ctx->scan_soon);
+    }
+    sl_free(ctx->dir_wds);
     if (ctx->poll != NULL) {
         event_free(ctx->poll);
     }
@@ -888,13 +904,51 @@ static int tail_events_create(struct in_tail_ctx *ctx)
     struct event_base *base = sl_instance_base(ctx->ins);
 
     ctx->scan = event_new(base, -1, EV_PERSIST, tail_on_scan, ctx);
+    ctx->scan_soon = evtimer_new(base, tail_on_scan, ctx);
     ctx->poll = event_new(base, -1, EV_PERSIST, tail_on_poll, ctx);
     ctx->kick = evtimer_new(base, tail_on_kick, ctx);
-    if (ctx->scan == NULL || ctx->poll == NULL || ctx->kick == NULL) {
+    ctx->dir_wds = sl_calloc(ctx->conf->path.n, sizeof(*ctx->dir_wds));
+    if (ctx->scan == NULL || ctx->scan_soon == NULL || ctx->poll == NULL ||
+        ctx->kick == NULL || ctx->dir_wds == NULL) {
         return SL_ENOMEM;
     }
     tail_inotify_open(ctx);
     return SL_OK;
+}
+
+/* Watches the directory of each glob whose directory part has no
+ * wildcard, so that new files are found at once; other globs rely on the
+ * refresh_interval scan. */
+static void tail_dirs_watch(struct in_tail_ctx *ctx)
+{
+    const struct sl_strlist *pats = &ctx->conf->path;
+    const char *slash;
+    char dir[4096];
+    size_t i;
+    size_t n;
+
+    for (i = 0; i < pats->n; i++) {
+        ctx->dir_wds[i] = -1;
+        slash = strrchr(pats->v[i], '/');
+        n = slash == NULL ? 1 : (size_t)(slash - pats->v[i]);
+        if (ctx->ifd < 0 || n >= sizeof(dir)) {
+            continue;
+        }
+        memcpy(dir, slash == NULL ? "." : pats->v[i], n);
+        dir[n == 0 ? 1 : n] = '\0';
+        if (n == 0) {
+            dir[0] = '/';
+        }
+        if (strpbrk(dir, "*?[") != NULL) {
+            continue;
+        }
+        ctx->dir_wds[i] = inotify_add_watch(ctx->ifd, dir,
+                                            TAIL_DIR_MASK | IN_ONLYDIR);
+        if (ctx->dir_wds[i] < 0) {
+            sl_log_debug(ctx->ins, "cannot watch directory %s: %s", dir,
+                         sl_strerror(sl_rc_from_errno(errno)));
+        }
+    }
 }
 
 static int in_tail_init(struct sl_instance *ins, void *conf,
@@ -956,6 +1010,7 @@ static int in_tail_start(struct sl_instance *ins, struct sl_err *err)
         return sl_err_set(err, SL_EIO, "cannot register the tail events");
     }
     ctx->running = true;
+    tail_dirs_watch(ctx);
     tail_scan(ctx, true);
     if (ctx->nfiles == 0) {
         sl_log_info(ins, "no file matches yet; looking again every "
@@ -993,6 +1048,7 @@ static void in_tail_stop(struct sl_instance *ins)
 
     ctx->running = false;
     event_del(ctx->scan);
+    event_del(ctx->scan_soon);
     event_del(ctx->poll);
     event_del(ctx->kick);
     if (ctx->iev != NULL) {
