@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "option.h"
 #include "plugin.h"
+#include "sluice/mem.h"
 #include "sluice/banned.h"
 
 const struct sl_option *sl_engine_service_options(void);
@@ -57,6 +58,13 @@ static void check_default(const char *where, const struct sl_option *o)
     if (sl_option_parse_value(o, o->def, field, &err) != SL_OK) {
         fail_msg("%s: default '%s' of '%s' does not parse: %s", where, o->def,
                  o->name, err.msg);
+    }
+    if (o->type == SL_OPT_STR || o->type == SL_OPT_TEMPLATE) {
+        char *s;
+
+        memcpy(&s, field, sizeof(s));
+        sl_free(s);
+        return;
     }
     if (o->min == 0 && o->max == 0) {
         return;
