@@ -688,6 +688,7 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
     size_t budget = TAIL_SLICE_BYTES;
     size_t k;
     size_t n = ctx->nfiles;
+    size_t start = ctx->rr;
     size_t got;
     bool more = false;
     bool eof;
@@ -695,7 +696,7 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (k = 0; k < n && budget > 0 && !tail_paused(ctx); k++) {
-        size_t i = (ctx->rr + k) % n;
+        size_t i = (start + k) % n;
         struct tail_file *f = ctx->files[i];
         size_t cap = budget < TAIL_FILE_SLICE_BYTES ? budget
                                                     : TAIL_FILE_SLICE_BYTES;
