@@ -177,9 +177,43 @@ void sl_json_checker_destroy(struct sl_json_checker *c)
     sl_free(c);
 }
 
+/* Whitespace as yajl accepts it: JSON's four, plus \v and \f. */
 static bool json_is_ws(char ch)
 {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+/* True when a byte of <w> is zero (exact, the classic bit trick). */
+static uint64_t json_zero_byte(uint64_t w)
+{
+    return (w - UINT64_C(0x0101010101010101)) & ~w &
+           UINT64_C(0x8080808080808080);
+}
+
+/* True when <p> holds a line break or a \v/\f (0x0a..0x0d).  In bytes
+ * yajl accepted these can only be whitespace between tokens.  Eight bytes
+ * at a time: b & 0xfe is 0x0a for \n \v and 0x0c for \f \r. */
+static bool json_has_break(const char *p, size_t n)
+{
+    const uint64_t fe = UINT64_C(0xfefefefefefefefe);
+    const uint64_t x0a = UINT64_C(0x0a0a0a0a0a0a0a0a);
+    const uint64_t x0c = UINT64_C(0x0c0c0c0c0c0c0c0c);
+    uint64_t w, m;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        m = w & fe;
+        if (json_zero_byte(m ^ x0a) | json_zero_byte(m ^ x0c)) {
+            return true;
+        }
+    }
+    for (; i < n; i++) {
+        if ((unsigned char)(p[i] - '\n') < 4) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Classifies bytes that yajl accepted as one value. */
@@ -193,8 +227,7 @@ static enum sl_json_check_result check_classify(const char *p, size_t n)
     if (i == n || p[i] != '{') {
         return SL_JSON_CHECK_NOT_OBJECT;
     }
-    if (i > 0 || p[n - 1] != '}' || memchr(p, '\n', n) != NULL ||
-        memchr(p, '\r', n) != NULL) {
+    if (i > 0 || p[n - 1] != '}' || json_has_break(p, n)) {
         return SL_JSON_CHECK_COMPACT;
     }
     return SL_JSON_CHECK_OBJECT;

@@ -89,6 +89,9 @@ static void test_check_results(void **state)
     assert_int_equal(check("{\n  \"a\": 1\n}"), SL_JSON_CHECK_COMPACT);
     assert_int_equal(check("{\"a\":1,\r\"b\":2}"), SL_JSON_CHECK_COMPACT);
     assert_int_equal(check(" {\"a\":1}"), SL_JSON_CHECK_COMPACT);
+    /* yajl takes \f and \v as whitespace; JSON does not: re-serialize. */
+    assert_int_equal(check("{\"a\":\f1}"), SL_JSON_CHECK_COMPACT);
+    assert_int_equal(check("{\"abcdefghijkl\":\v1}"), SL_JSON_CHECK_COMPACT);
     assert_int_equal(check("{\"a\":1} "), SL_JSON_CHECK_COMPACT);
     assert_int_equal(check("[1,2]"), SL_JSON_CHECK_NOT_OBJECT);
     assert_int_equal(check("123"), SL_JSON_CHECK_NOT_OBJECT);
@@ -201,6 +204,13 @@ static void test_find_member(void **state)
     find(s, "a", &loc);
     assert_int_equal(loc.val_type, SL_JSON_NUMBER);
     assert_memory_equal(loc.val.ptr, "1", 1);
+    find(s, "zz", &loc);
+    assert_null(loc.val.ptr);
+    /* \f between tokens (found by fuzz_json). */
+    assert_int_equal(sl_json_check_find(ck, "{\"b\":1,\"a\":\f\f2}", 15,
+                                        SL_STR_LIT("a"), &loc, NULL),
+                     SL_JSON_CHECK_COMPACT);
+    assert_memory_equal(loc.val.ptr, "2", 1);
     find(s, "zz", &loc);
     assert_null(loc.val.ptr);
     find("{\"only\":true}", "only", &loc);
