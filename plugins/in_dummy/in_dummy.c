@@ -31,12 +31,12 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define DUMMY_MIN_TICK_MS 10
-#define DUMMY_MAX_PER_TICK 10000
-#define DUMMY_BURST 1024
+#define DUMMY_MIN_TICK_MS      10
+#define DUMMY_MAX_PER_TICK     10000
+#define DUMMY_BURST            1024
 #define DUMMY_PAUSE_RECHECK_MS 100
-#define DUMMY_BODY_MAX (64 * 1024)
-#define DUMMY_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define DUMMY_BODY_MAX         (64 * 1024)
+#define DUMMY_NELEM(a)         (sizeof(a) / sizeof((a)[0]))
 
 enum in_dummy_kind {
     DUMMY_KIND_APP,
@@ -122,7 +122,7 @@ static const char *const dummy_services[] = {
 };
 
 static const char *const dummy_hosts[] = {
-    "web-01.prod.internal", "web-02.prod.internal", "api-01.prod.internal",
+    "web-01.prod.internal", "web-02.prod.internal",    "api-01.prod.internal",
     "api-02.prod.internal", "worker-01.prod.internal",
 };
 
@@ -132,16 +132,21 @@ static const char *const dummy_msgs_info[] = {
 };
 
 static const char *const dummy_msgs_warn[] = {
-    "slow upstream response", "retrying request to inventory",
-    "rate limit close to quota", "resource not found",
+    "slow upstream response",
+    "retrying request to inventory",
+    "rate limit close to quota",
+    "resource not found",
 };
 
 static const char *const dummy_msgs_debug[] = {
-    "cache lookup", "feature flag evaluated", "connection reused",
+    "cache lookup",
+    "feature flag evaluated",
+    "connection reused",
 };
 
 static const char *const dummy_msgs_error[] = {
-    "upstream returned an error", "database query failed",
+    "upstream returned an error",
+    "database query failed",
     "request handler raised an exception",
 };
 
@@ -159,8 +164,8 @@ static const char *const dummy_actions[] = {
 };
 
 static const char *const dummy_resources[] = {
-    "db/customers",         "db/orders",          "s3://reports/q3.csv",
-    "iam/role/admin",       "k8s/secret/api-key", "api/v1/users",
+    "db/customers",   "db/orders",          "s3://reports/q3.csv",
+    "iam/role/admin", "k8s/secret/api-key", "api/v1/users",
 };
 
 static const char *const dummy_results[] = {
@@ -168,8 +173,8 @@ static const char *const dummy_results[] = {
 };
 
 static const char *const dummy_compliance[] = {
-    "SOC2-CC6.1", "PCI-DSS-10.2.1", "HIPAA-164.312(b)", "ISO27001-A.9.4.2",
-    "GDPR-Art30",
+    "SOC2-CC6.1",       "PCI-DSS-10.2.1", "HIPAA-164.312(b)",
+    "ISO27001-A.9.4.2", "GDPR-Art30",
 };
 
 struct dummy_metric {
@@ -188,7 +193,9 @@ static const struct dummy_metric dummy_metrics[] = {
 };
 
 static const char *const dummy_bots[] = {
-    "credential-stuffer", "aggressive-crawler", "scraper-7",
+    "credential-stuffer",
+    "aggressive-crawler",
+    "scraper-7",
     "unknown-headless-chrome",
 };
 
@@ -464,8 +471,7 @@ static int dummy_build(struct in_dummy_ctx *ctx)
 
 static bool dummy_done(const struct in_dummy_ctx *ctx)
 {
-    return ctx->conf->samples > 0 &&
-           ctx->seq >= (uint64_t)ctx->conf->samples;
+    return ctx->conf->samples > 0 && ctx->seq >= (uint64_t)ctx->conf->samples;
 }
 
 static int dummy_emit_one(struct in_dummy_ctx *ctx)
@@ -560,8 +566,7 @@ static void in_dummy_tick(evutil_socket_t fd, short what, void *arg)
     for (i = 0; i < n && !dummy_done(ctx) && !ctx->paused; i++) {
         rc = dummy_emit_one(ctx);
         if (rc != SL_OK) {
-            sl_log_warn(ctx->ins, "cannot emit a record: %s",
-                        sl_strerror(rc));
+            sl_log_warn(ctx->ins, "cannot emit a record: %s", sl_strerror(rc));
             break;
         }
         if (sl_input_paused(ctx->ins)) {

@@ -32,9 +32,9 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define STDIN_FD 0
-#define STDIN_READ_SIZE (64 * 1024)
-#define STDIN_SLICE (1024 * 1024)
+#define STDIN_FD               0
+#define STDIN_READ_SIZE        (64 * 1024)
+#define STDIN_SLICE            (1024 * 1024)
 #define STDIN_PAUSE_RECHECK_MS 100
 
 struct in_stdin_conf {
@@ -47,8 +47,8 @@ struct in_stdin_ctx {
     struct event *rd;   /* read event on fd 0, or a timer for files */
     struct event *kick; /* drains buffered lines (after a pause) */
     struct sl_metric *long_lines;
-    char *buf;   /* bytes read, not yet ingested: [off, len) */
-    size_t cap;  /* buffer_size + STDIN_READ_SIZE */
+    char *buf;  /* bytes read, not yet ingested: [off, len) */
+    size_t cap; /* buffer_size + STDIN_READ_SIZE */
     size_t off;
     size_t len;
     size_t max_line;
@@ -81,8 +81,7 @@ static bool stdin_paused(const struct in_stdin_ctx *ctx)
 }
 
 /* Ingests one complete line (or the last piece of a long one). */
-static void stdin_emit_line(struct in_stdin_ctx *ctx, const char *p,
-                            size_t n)
+static void stdin_emit_line(struct in_stdin_ctx *ctx, const char *p, size_t n)
 {
     int rc;
 
@@ -100,8 +99,7 @@ static void stdin_emit_line(struct in_stdin_ctx *ctx, const char *p,
 }
 
 /* Ingests a piece of a line longer than buffer_size. */
-static void stdin_emit_piece(struct in_stdin_ctx *ctx, const char *p,
-                             size_t n)
+static void stdin_emit_piece(struct in_stdin_ctx *ctx, const char *p, size_t n)
 {
     int rc;
 
@@ -347,11 +345,11 @@ static int stdin_reader_create(struct in_stdin_ctx *ctx, struct sl_err *err)
     }
     /* Character devices other than terminals (/dev/null) are not
      * pollable either; libevent would warn about them. */
-    ctx->pollable = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
-                    isatty(STDIN_FD) == 1;
+    ctx->pollable =
+        S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FD) == 1;
     if (ctx->pollable) {
-        ctx->rd = event_new(base, STDIN_FD, EV_READ | EV_PERSIST,
-                            stdin_on_read, ctx);
+        ctx->rd =
+            event_new(base, STDIN_FD, EV_READ | EV_PERSIST, stdin_on_read, ctx);
         if (ctx->rd != NULL && event_add(ctx->rd, NULL) == 0) {
             return SL_OK;
         }

@@ -3,14 +3,14 @@
  *
  * Files.  Every refresh_interval the globs in "path" are expanded (and at
  * once when inotify reports a file created or moved into the directory of
- * a glob, or a followed file renamed or deleted); a regular file not excluded by "exclude_path" and not followed yet
- * (files are told apart by device and inode) is opened.  Files present at
- * the first scan start at their end unless read_from_head is on; files
- * found later start at their head, so nothing written to a new file is
- * missed.  struct tail_file keeps, per file, the offset of the first byte
- * not yet ingested: reads are pread() at that offset, so a pause, a
- * partial last line or a failed allocation never loses a byte: the bytes
- * are simply read again.
+ * a glob, or a followed file renamed or deleted); a regular file not excluded
+ * by "exclude_path" and not followed yet (files are told apart by device and
+ * inode) is opened.  Files present at the first scan start at their end unless
+ * read_from_head is on; files found later start at their head, so nothing
+ * written to a new file is missed.  struct tail_file keeps, per file, the
+ * offset of the first byte not yet ingested: reads are pread() at that offset,
+ * so a pause, a partial last line or a failed allocation never loses a byte:
+ * the bytes are simply read again.
  *
  * Reading.  An inotify watch per file (IN_MODIFY, IN_CLOSE_WRITE,
  * IN_MOVE_SELF, IN_DELETE_SELF, IN_ATTRIB) marks it pending, and a
@@ -53,12 +53,12 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define TAIL_SLICE_BYTES (4u * 1024 * 1024)
+#define TAIL_SLICE_BYTES      (4u * 1024 * 1024)
 #define TAIL_FILE_SLICE_BYTES (1024u * 1024)
-#define TAIL_ROTATE_WAIT_MS 5000
+#define TAIL_ROTATE_WAIT_MS   5000
 #define TAIL_PAUSE_RECHECK_MS 100
-#define TAIL_SEEN_MAX 256
-#define TAIL_INOTIFY_MASK                                                     \
+#define TAIL_SEEN_MAX         256
+#define TAIL_INOTIFY_MASK                                                      \
     (IN_MODIFY | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB)
 #define TAIL_DIR_MASK (IN_CREATE | IN_MOVED_TO)
 
@@ -78,16 +78,16 @@ struct tail_file {
     char *tag;
     size_t tag_len;
     int fd;
-    int wd;         /* inotify watch, -1 when none */
+    int wd; /* inotify watch, -1 when none */
     dev_t dev;
     ino_t ino;
-    off_t offset;   /* first byte not yet ingested */
+    off_t offset;    /* first byte not yet ingested */
     int64_t gone_ns; /* monotonic time the path stopped naming it, or 0 */
-    bool pending;   /* may have unread bytes */
-    bool check;     /* look for truncation, deletion, rename at EOF */
-    bool want_big;  /* the last block held no line end: read a bigger one */
-    bool in_long;   /* the current line was already split */
-    bool dead;      /* closed, to be removed from the list */
+    bool pending;    /* may have unread bytes */
+    bool check;      /* look for truncation, deletion, rename at EOF */
+    bool want_big;   /* the last block held no line end: read a bigger one */
+    bool in_long;    /* the current line was already split */
+    bool dead;       /* closed, to be removed from the list */
 };
 
 /* A renamed file we stopped following, to resume rather than re-read. */
@@ -103,18 +103,18 @@ struct in_tail_ctx {
     struct tail_file **files;
     size_t nfiles;
     size_t files_cap;
-    size_t rr;          /* round-robin start of the next kick */
-    char *rbuf;         /* shared read block */
-    size_t chunk;       /* normal read size */
-    size_t rcap;        /* size of rbuf: enough to find a line end */
+    size_t rr;    /* round-robin start of the next kick */
+    char *rbuf;   /* shared read block */
+    size_t chunk; /* normal read size */
+    size_t rcap;  /* size of rbuf: enough to find a line end */
     size_t max_line;
-    int ifd;            /* inotify fd, -1 when polling only */
-    struct event *iev;  /* inotify readable */
-    struct event *scan; /* refresh_interval: expand the globs */
+    int ifd;                 /* inotify fd, -1 when polling only */
+    struct event *iev;       /* inotify readable */
+    struct event *scan;      /* refresh_interval: expand the globs */
     struct event *scan_soon; /* zero timeout: a file appeared or moved */
-    int *dir_wds;       /* inotify watches on the globs' directories */
-    struct event *poll; /* poll_interval: mark every file pending */
-    struct event *kick; /* zero timeout: read pending files */
+    int *dir_wds;            /* inotify watches on the globs' directories */
+    struct event *poll;      /* poll_interval: mark every file pending */
+    struct event *kick;      /* zero timeout: read pending files */
     struct sl_metric *m_opened;
     struct sl_metric *m_truncations;
     struct sl_metric *m_long_lines;
@@ -510,14 +510,14 @@ static void tail_file_watch(struct in_tail_ctx *ctx, struct tail_file *f)
         f->wd = inotify_add_watch(ctx->ifd, f->path, TAIL_INOTIFY_MASK);
     }
     if (f->wd < 0) {
-        sl_log_warn(ctx->ins, "cannot watch %s (%s): polling it",
-                    f->path, sl_strerror(sl_rc_from_errno(errno)));
+        sl_log_warn(ctx->ins, "cannot watch %s (%s): polling it", f->path,
+                    sl_strerror(sl_rc_from_errno(errno)));
     }
 }
 
 /* Builds the entry for the file open as <fd> (taken over). */
-static int tail_file_create(struct in_tail_ctx *ctx, const char *path,
-                            int fd, const struct stat *st, off_t offset)
+static int tail_file_create(struct in_tail_ctx *ctx, const char *path, int fd,
+                            const struct stat *st, off_t offset)
 {
     struct tail_file *f = sl_calloc(1, sizeof(*f));
     int rc = SL_ENOMEM;
@@ -698,8 +698,8 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
     for (k = 0; k < n && budget > 0 && !tail_paused(ctx); k++) {
         size_t i = (start + k) % n;
         struct tail_file *f = ctx->files[i];
-        size_t cap = budget < TAIL_FILE_SLICE_BYTES ? budget
-                                                    : TAIL_FILE_SLICE_BYTES;
+        size_t cap =
+            budget < TAIL_FILE_SLICE_BYTES ? budget : TAIL_FILE_SLICE_BYTES;
 
         if (f->dead || !f->pending) {
             continue;
@@ -725,8 +725,7 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static struct tail_file *tail_file_by_wd(const struct in_tail_ctx *ctx,
-                                         int wd)
+static struct tail_file *tail_file_by_wd(const struct in_tail_ctx *ctx, int wd)
 {
     size_t i;
 
@@ -887,9 +886,10 @@ static void tail_inotify_open(struct in_tail_ctx *ctx)
     ctx->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (ctx->ifd < 0) {
         rc = sl_rc_from_errno(errno);
-        sl_log_warn(ctx->ins, "inotify unavailable (%s): polling every "
-                    "%" PRId64 " ms", sl_strerror(rc),
-                    ctx->conf->poll_interval_ms);
+        sl_log_warn(ctx->ins,
+                    "inotify unavailable (%s): polling every "
+                    "%" PRId64 " ms",
+                    sl_strerror(rc), ctx->conf->poll_interval_ms);
         return;
     }
     ctx->iev = event_new(sl_instance_base(ctx->ins), ctx->ifd,
@@ -943,8 +943,8 @@ static void tail_dirs_watch(struct in_tail_ctx *ctx)
         if (strpbrk(dir, "*?[") != NULL) {
             continue;
         }
-        ctx->dir_wds[i] = inotify_add_watch(ctx->ifd, dir,
-                                            TAIL_DIR_MASK | IN_ONLYDIR);
+        ctx->dir_wds[i] =
+            inotify_add_watch(ctx->ifd, dir, TAIL_DIR_MASK | IN_ONLYDIR);
         if (ctx->dir_wds[i] < 0) {
             sl_log_debug(ctx->ins, "cannot watch directory %s: %s", dir,
                          sl_strerror(sl_rc_from_errno(errno)));
@@ -952,8 +952,7 @@ static void tail_dirs_watch(struct in_tail_ctx *ctx)
     }
 }
 
-static int in_tail_init(struct sl_instance *ins, void *conf,
-                        struct sl_err *err)
+static int in_tail_init(struct sl_instance *ins, void *conf, struct sl_err *err)
 {
     struct in_tail_conf *cf = conf;
     struct in_tail_ctx *ctx;
@@ -977,13 +976,13 @@ static int in_tail_init(struct sl_instance *ins, void *conf,
         tail_ctx_free(ctx);
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     }
-    ctx->m_opened = sl_metric_counter(ins, "sluice_tail_files_opened_total",
-                                      "Files opened for following.", NULL,
-                                      NULL);
+    ctx->m_opened =
+        sl_metric_counter(ins, "sluice_tail_files_opened_total",
+                          "Files opened for following.", NULL, NULL);
     ctx->m_truncations = sl_metric_counter(
         ins, "sluice_tail_truncations_total",
-        "Followed files found truncated and read again from the start.",
-        NULL, NULL);
+        "Followed files found truncated and read again from the start.", NULL,
+        NULL);
     ctx->m_long_lines = sl_metric_counter(
         ins, "sluice_input_long_lines_total",
         "Lines longer than the line limit, ingested in pieces.", NULL, NULL);
@@ -1014,8 +1013,10 @@ static int in_tail_start(struct sl_instance *ins, struct sl_err *err)
     tail_dirs_watch(ctx);
     tail_scan(ctx, true);
     if (ctx->nfiles == 0) {
-        sl_log_info(ins, "no file matches yet; looking again every "
-                    "%" PRId64 " ms", ctx->conf->refresh_interval_ms);
+        sl_log_info(ins,
+                    "no file matches yet; looking again every "
+                    "%" PRId64 " ms",
+                    ctx->conf->refresh_interval_ms);
     }
     tail_kick(ctx);
     return SL_OK;
