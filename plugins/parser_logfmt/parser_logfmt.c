@@ -324,8 +324,9 @@ static int logfmt_write_typed(struct sl_buf *out, struct sl_str v,
     double d;
     long long ll;
 
+    /* A NUL inside would end the C string early and let junk through. */
     if (t == LOGFMT_STRING || v.len == 0 || v.len >= sizeof(s) ||
-        isspace((unsigned char)v.ptr[0])) {
+        isspace((unsigned char)v.ptr[0]) || memchr(v.ptr, '\0', v.len)) {
         return sl_json_write_string(out, v.ptr, v.len);
     }
     memcpy(s, v.ptr, v.len);

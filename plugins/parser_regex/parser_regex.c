@@ -351,7 +351,8 @@ static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
     char *end;
     int rc;
 
-    if (t == REGEX_STRING || v.len == 0) {
+    /* A NUL inside would end the C string early and let junk through. */
+    if (t == REGEX_STRING || v.len == 0 || memchr(v.ptr, '\0', v.len)) {
         return sl_json_write_string(out, v.ptr, v.len);
     }
     sl_buf_reset(&ctx->tmp);

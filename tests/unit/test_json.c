@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sluice/json.h"
@@ -600,6 +601,54 @@ static void test_accessor_use(void **state)
                                   "true}}}");
 }
 
+/* Reads a fixture from tests/data/json into <b> (one line per entry). */
+static void read_fixture(const char *name, struct sl_buf *b)
+{
+    const char *src = getenv("SLUICE_SRCDIR");
+    char path[1024], chunk[4096];
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/tests/data/json/%s",
+             src != NULL ? src : ".", name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fail_msg("cannot open %s", path);
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        sl_buf_append(b, chunk, n);
+    }
+    fclose(f);
+}
+
+static void test_fixture_roundtrip(void **state)
+{
+    struct sl_buf in, want, got;
+    const char *p, *nl;
+    struct sl_json *v;
+
+    (void)state;
+    sl_buf_init(&in, 0);
+    sl_buf_init(&want, 0);
+    sl_buf_init(&got, 0);
+    read_fixture("escapes_and_surrogates.ndjson", &in);
+    read_fixture("escapes_and_surrogates.expected", &want);
+    for (p = in.data; p != NULL && *p != '\0'; p = nl + 1) {
+        nl = strchr(p, '\n');
+        assert_non_null(nl);
+        sl_arena_reset(&arena);
+        assert_int_equal(sl_json_parse(&arena, p, (size_t)(nl - p), &v, NULL),
+                         SL_OK);
+        assert_int_equal(sl_json_serialize(v, &got), SL_OK);
+        sl_buf_putc(&got, '\n');
+    }
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    sl_buf_fini(&in);
+    sl_buf_fini(&want);
+    sl_buf_fini(&got);
+}
+
 static void test_record(void **state)
 {
     struct sl_record r;
@@ -645,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_accessor_compile),
         cmocka_unit_test(test_accessor_use),
+        cmocka_unit_test(test_fixture_roundtrip),
         cmocka_unit_test(test_record),
     };
 

@@ -304,6 +304,16 @@ static void test_logfmt_types_time(void **state)
                         "\"ok\":true}");
     assert_int_equal(ts, 0);
     assert_null(parse(ins, "ts=2026-11-21T06:51:00Z =", &ts));
+    {
+        /* A NUL in a typed value (found by fuzz_logfmt). */
+        struct sl_parse_result res = { .scratch = &scratch };
+
+        assert_int_equal(sl_instance_parse(ins, "f=1\0x n=2\0", 10, &res),
+                         SL_OK);
+        assert_int_equal(res.body.len, 30);
+        assert_memory_equal(res.body.ptr,
+                            "{\"f\":\"1\\u0000x\",\"n\":\"2\\u0000\"}", 30);
+    }
     sl_instance_destroy(ins);
     assert_non_null(strstr(make_error(&sl_plugin_parser_logfmt,
                                       "{types: [nocolon]}"),
