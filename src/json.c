@@ -91,8 +91,8 @@ static void json_alloc_funcs(yajl_alloc_funcs *afs, struct json_yalloc *ya)
 }
 
 /* Fills <err> from a failed yajl handle; <off> is the byte offset. */
-static void json_yajl_error(yajl_handle h, const char *p, size_t n,
-                            size_t off, struct sl_err *err)
+static void json_yajl_error(yajl_handle h, const char *p, size_t n, size_t off,
+                            struct sl_err *err)
 {
     unsigned char *msg;
     size_t len;
@@ -109,8 +109,8 @@ static void json_yajl_error(yajl_handle h, const char *p, size_t n,
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
         len--;
     }
-    sl_err_set(err, SL_EPARSE, "invalid JSON at byte %zu: %.*s", off,
-               (int)len, (const char *)msg);
+    sl_err_set(err, SL_EPARSE, "invalid JSON at byte %zu: %.*s", off, (int)len,
+               (const char *)msg);
     yajl_free_error(h, msg);
 }
 
@@ -330,8 +330,8 @@ static size_t scan_value(const char *p, size_t n, size_t i)
             depth--;
         } else if (depth == 0) {
             /* A scalar: literal or number. */
-            while (i < n && !json_is_ws(p[i]) && p[i] != ',' &&
-                   p[i] != '}' && p[i] != ']') {
+            while (i < n && !json_is_ws(p[i]) && p[i] != ',' && p[i] != '}' &&
+                   p[i] != ']') {
                 i++;
             }
             return i;
@@ -379,9 +379,8 @@ static bool find_key_eq(struct sl_json_checker *c, struct sl_str tok,
 /* Fills <loc> for the member whose key starts at <ks> and value spans
  * [<vs>, <ve>); <prev_comma> is the index of the comma before the member
  * or SIZE_MAX when it is the first one. */
-static void find_fill(const char *p, size_t n, size_t ks, size_t vs,
-                      size_t ve, size_t prev_comma,
-                      struct sl_json_member_loc *loc)
+static void find_fill(const char *p, size_t n, size_t ks, size_t vs, size_t ve,
+                      size_t prev_comma, struct sl_json_member_loc *loc)
 {
     size_t j = scan_ws(p, n, ve);
 
@@ -639,8 +638,8 @@ static const yajl_callbacks dom_callbacks = {
     .yajl_end_array = dom_end,
 };
 
-static int dom_fail(struct dom_ctx *d, yajl_handle h, const char *p,
-                    size_t n, size_t off, struct sl_err *err)
+static int dom_fail(struct dom_ctx *d, yajl_handle h, const char *p, size_t n,
+                    size_t off, struct sl_err *err)
 {
     if (d->rc == SL_ENOMEM) {
         return sl_err_set(err, SL_ENOMEM, "out of memory parsing JSON");
@@ -656,8 +655,8 @@ static int dom_fail(struct dom_ctx *d, yajl_handle h, const char *p,
 
 /* Runs yajl over the bytes; separate from sl_json_parse so that no local
  * changes between its setjmp and a longjmp. */
-static int dom_run(struct dom_ctx *d, yajl_alloc_funcs *afs,
-                   const char *p, size_t n, struct sl_err *err)
+static int dom_run(struct dom_ctx *d, yajl_alloc_funcs *afs, const char *p,
+                   size_t n, struct sl_err *err)
 {
     yajl_handle h = yajl_alloc(&dom_callbacks, afs, d);
     yajl_status st;
@@ -754,13 +753,27 @@ static size_t json_escape_byte(unsigned char c, bool invalid, char *s)
         return 5;
     }
     switch (c) {
-    case '"': e = "\\\""; break;
-    case '\\': e = "\\\\"; break;
-    case '\b': e = "\\b"; break;
-    case '\f': e = "\\f"; break;
-    case '\n': e = "\\n"; break;
-    case '\r': e = "\\r"; break;
-    case '\t': e = "\\t"; break;
+    case '"':
+        e = "\\\"";
+        break;
+    case '\\':
+        e = "\\\\";
+        break;
+    case '\b':
+        e = "\\b";
+        break;
+    case '\f':
+        e = "\\f";
+        break;
+    case '\n':
+        e = "\\n";
+        break;
+    case '\r':
+        e = "\\r";
+        break;
+    case '\t':
+        e = "\\t";
+        break;
     default:
         memcpy(s, "\\u00", 4);
         s[4] = json_hex[c >> 4];
@@ -863,8 +876,7 @@ static int json_ser_array(const struct sl_json *v, struct sl_buf *out,
     return rc == SL_OK ? sl_buf_putc(out, ']') : rc;
 }
 
-static int json_ser(const struct sl_json *v, struct sl_buf *out,
-                    unsigned depth)
+static int json_ser(const struct sl_json *v, struct sl_buf *out, unsigned depth)
 {
     if (depth > SL_JSON_MAX_DEPTH) {
         return SL_ELIMIT;
@@ -971,8 +983,7 @@ static size_t unescape_u(const char *s, size_t n, size_t i, unsigned *cp)
     return 5;
 }
 
-static int unescape_one(struct sl_buf *out, const char *s, size_t n,
-                        size_t *i)
+static int unescape_one(struct sl_buf *out, const char *s, size_t n, size_t *i)
 {
     static const char from[] = "\"\\/bfnrt";
     static const char to[] = "\"\\/\b\f\n\r\t";
@@ -1084,8 +1095,7 @@ struct sl_json *sl_json_new_double(struct sl_arena *a, double d)
     return sl_json_new_number(a, sl_str_make(s, (size_t)n));
 }
 
-struct sl_json *sl_json_new_string(struct sl_arena *a, const char *p,
-                                   size_t n)
+struct sl_json *sl_json_new_string(struct sl_arena *a, const char *p, size_t n)
 {
     struct sl_json *v = dom_node(a, SL_JSON_STRING);
     char *s;
@@ -1240,8 +1250,7 @@ int sl_json_obj_append(struct sl_arena *a, struct sl_json *obj,
         return SL_EINVAL;
     }
     v = obj->u.obj.v;
-    rc = json_grow(a, &v, obj->u.obj.n, &obj->u.obj.cap,
-                   sizeof(*obj->u.obj.v));
+    rc = json_grow(a, &v, obj->u.obj.n, &obj->u.obj.cap, sizeof(*obj->u.obj.v));
     if (rc != SL_OK) {
         return rc;
     }
@@ -1256,8 +1265,8 @@ int sl_json_obj_append(struct sl_arena *a, struct sl_json *obj,
     return SL_OK;
 }
 
-int sl_json_obj_set(struct sl_arena *a, struct sl_json *obj,
-                    struct sl_str key, struct sl_json *val)
+int sl_json_obj_set(struct sl_arena *a, struct sl_json *obj, struct sl_str key,
+                    struct sl_json *val)
 {
     size_t i;
 
@@ -1311,8 +1320,7 @@ int sl_json_arr_push(struct sl_arena *a, struct sl_json *arr,
         return SL_EINVAL;
     }
     v = arr->u.arr.v;
-    rc = json_grow(a, &v, arr->u.arr.n, &arr->u.arr.cap,
-                   sizeof(*arr->u.arr.v));
+    rc = json_grow(a, &v, arr->u.arr.n, &arr->u.arr.cap, sizeof(*arr->u.arr.v));
     if (rc != SL_OK) {
         return rc;
     }
@@ -1412,8 +1420,8 @@ static int acc_push(struct sl_accessor *acc, struct sl_accessor_step st,
 {
     if (acc->n >= SL_ACCESSOR_MAX_DEPTH) {
         return sl_err_set(err, SL_EINVAL,
-                          "record accessor '%s' is deeper than %d steps",
-                          text, SL_ACCESSOR_MAX_DEPTH);
+                          "record accessor '%s' is deeper than %d steps", text,
+                          SL_ACCESSOR_MAX_DEPTH);
     }
     acc->steps[acc->n++] = st;
     return SL_OK;
@@ -1456,8 +1464,8 @@ static int acc_bracket(struct sl_accessor *acc, char *s, size_t *i,
     return acc_push(acc, st, text, err);
 bad:
     return sl_err_set(err, SL_EINVAL,
-                      "record accessor '%s': bad subscript at offset %zu",
-                      text, *i);
+                      "record accessor '%s': bad subscript at offset %zu", text,
+                      *i);
 }
 
 static int acc_parse(struct sl_accessor *acc, char *s, const char *text,
@@ -1480,7 +1488,8 @@ static int acc_parse(struct sl_accessor *acc, char *s, const char *text,
         if (s[i] != '[') {
             return sl_err_set(err, SL_EINVAL,
                               "record accessor '%s': expected '[' at "
-                              "offset %zu", text, i);
+                              "offset %zu",
+                              text, i);
         }
         rc = acc_bracket(acc, s, &i, text, err);
     }

@@ -35,8 +35,8 @@ struct sl_json *sl_record_dom(struct sl_record *r)
  * Returns SL_OK or SL_ENOMEM (the old tag is kept). */
 int sl_record_set_tag(struct sl_record *r, struct sl_str tag)
 {
-    char *p = sl_arena_strndup(r->arena, tag.ptr != NULL ? tag.ptr : "",
-                               tag.len);
+    char *p =
+        sl_arena_strndup(r->arena, tag.ptr != NULL ? tag.ptr : "", tag.len);
 
     if (p == NULL) {
         return SL_ENOMEM;

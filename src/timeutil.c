@@ -95,7 +95,7 @@ static const char *const time_months[] = {
 };
 
 static const char *const time_days[] = {
-    "sunday",   "monday", "tuesday", "wednesday",
+    "sunday",   "monday", "tuesday",  "wednesday",
     "thursday", "friday", "saturday",
 };
 
@@ -261,8 +261,8 @@ static bool tp_seconds(struct tp *t, const char *next)
         return false;
     }
     if (*next != '.' && *next != ',' && t->i + 1 < t->n &&
-        (t->s[t->i] == '.' || t->s[t->i] == ',') &&
-        t->s[t->i + 1] >= '0' && t->s[t->i + 1] <= '9') {
+        (t->s[t->i] == '.' || t->s[t->i] == ',') && t->s[t->i + 1] >= '0' &&
+        t->s[t->i + 1] <= '9') {
         t->i++;
         return tp_frac(t);
     }
@@ -310,33 +310,59 @@ static bool tp_conv(struct tp *t, char c, const char *next)
     int k;
 
     switch (c) {
-    case 'Y': return tp_num(t, 4, 0, 9999, &t->year);
-    case 'y': return tp_year2(t);
-    case 'm': return tp_num(t, 2, 1, 12, &t->mon);
-    case 'd': return tp_num(t, 2, 1, 31, &t->mday);
-    case 'e': return tp_mday_spaced(t);
-    case 'j': return tp_num(t, 3, 1, 366, &t->yday);
-    case 'H': return tp_num(t, 2, 0, 24, &t->hour);
-    case 'I': return tp_num(t, 2, 1, 12, &t->hour);
-    case 'M': return tp_num(t, 2, 0, 59, &t->min);
-    case 'S': return tp_seconds(t, next);
-    case 'L': case 'f': return tp_frac(t);
-    case 's': return tp_epoch(t);
-    case 'z': return tp_zone(t);
-    case 'Z': return tp_zone_name(t);
-    case 'p': return tp_ampm(t);
-    case 'T': return tp_format(t, "%H:%M:%S");
-    case 'F': return tp_format(t, "%Y-%m-%d");
-    case 'R': return tp_format(t, "%H:%M");
-    case 'D': return tp_format(t, "%m/%d/%y");
-    case 'n': case 't': tp_skip_ws(t); return true;
+    case 'Y':
+        return tp_num(t, 4, 0, 9999, &t->year);
+    case 'y':
+        return tp_year2(t);
+    case 'm':
+        return tp_num(t, 2, 1, 12, &t->mon);
+    case 'd':
+        return tp_num(t, 2, 1, 31, &t->mday);
+    case 'e':
+        return tp_mday_spaced(t);
+    case 'j':
+        return tp_num(t, 3, 1, 366, &t->yday);
+    case 'H':
+        return tp_num(t, 2, 0, 24, &t->hour);
+    case 'I':
+        return tp_num(t, 2, 1, 12, &t->hour);
+    case 'M':
+        return tp_num(t, 2, 0, 59, &t->min);
+    case 'S':
+        return tp_seconds(t, next);
+    case 'L':
+    case 'f':
+        return tp_frac(t);
+    case 's':
+        return tp_epoch(t);
+    case 'z':
+        return tp_zone(t);
+    case 'Z':
+        return tp_zone_name(t);
+    case 'p':
+        return tp_ampm(t);
+    case 'T':
+        return tp_format(t, "%H:%M:%S");
+    case 'F':
+        return tp_format(t, "%Y-%m-%d");
+    case 'R':
+        return tp_format(t, "%H:%M");
+    case 'D':
+        return tp_format(t, "%m/%d/%y");
+    case 'n':
+    case 't':
+        tp_skip_ws(t);
+        return true;
     case '%':
         return t->i < t->n && t->s[t->i++] == '%';
-    case 'b': case 'B': case 'h':
+    case 'b':
+    case 'B':
+    case 'h':
         k = tp_name(t, time_months, 12);
         t->mon = k + 1;
         return k >= 0;
-    case 'a': case 'A':
+    case 'a':
+    case 'A':
         return tp_name(t, time_days, 7) >= 0;
     default:
         return false;
@@ -407,8 +433,7 @@ static int tp_finish(const struct tp *t, int64_t *ns)
 
 /* Parses with one format; the whole text (but trailing blanks) must be
  * consumed. */
-static int time_parse_fmt(struct sl_str text, const char *format,
-                          int64_t *ns)
+static int time_parse_fmt(struct sl_str text, const char *format, int64_t *ns)
 {
     struct tp t;
 
@@ -451,9 +476,10 @@ static int time_parse_epoch(struct sl_str text, int64_t *ns)
     if (t.i != t.n) {
         return SL_EPARSE;
     }
-    unit = v < INT64_C(100000000000)      ? 0
-           : v < INT64_C(100000000000000) ? 1
-           : v < INT64_C(100000000000000000) ? 2 : 3;
+    unit = v < INT64_C(100000000000)         ? 0
+           : v < INT64_C(100000000000000)    ? 1
+           : v < INT64_C(100000000000000000) ? 2
+                                             : 3;
     if (unit < 3 && v > INT64_MAX / mult[unit] - 1) {
         return SL_EPARSE;
     }
@@ -467,17 +493,17 @@ static int time_parse_epoch(struct sl_str text, int64_t *ns)
 
 /* Formats tried, in order, when none is given. */
 static const char *const time_auto_formats[] = {
-    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S",   "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S",    "%Y-%m-%d %H:%M:%S%z",
     "%Y-%m-%d %H:%M:%S",   "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M%z",
-    "%Y-%m-%dT%H:%M",      "%Y-%m-%dt%H:%M:%S%z", "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M",      "%Y-%m-%dt%H:%M:%S%z",  "%Y-%m-%d",
 };
 
 static int time_parse_auto(struct sl_str text, int64_t *ns)
 {
     size_t k;
 
-    if (text.len > 0 && ((text.ptr[0] >= '0' && text.ptr[0] <= '9') ||
-                         text.ptr[0] == '-')) {
+    if (text.len > 0 &&
+        ((text.ptr[0] >= '0' && text.ptr[0] <= '9') || text.ptr[0] == '-')) {
         if (time_parse_epoch(text, ns) == SL_OK) {
             return SL_OK;
         }

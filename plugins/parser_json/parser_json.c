@@ -158,8 +158,8 @@ static int parser_json_compact(struct parser_json_ctx *ctx, const char *p,
 }
 
 /* A one-line object whose time member was found: cut it out unless kept. */
-static int parser_json_cut(struct parser_json_ctx *ctx, const char *p,
-                           size_t n, const struct sl_json_member_loc *loc,
+static int parser_json_cut(struct parser_json_ctx *ctx, const char *p, size_t n,
+                           const struct sl_json_member_loc *loc,
                            struct sl_parse_result *res)
 {
     int64_t ns;

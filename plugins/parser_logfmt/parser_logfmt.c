@@ -98,8 +98,7 @@ static void parser_logfmt_free(struct parser_logfmt_ctx *ctx)
 
 static int logfmt_type_of(const char *s, enum logfmt_type *t)
 {
-    static const char *const names[] = { "string", "integer", "float",
-                                         "bool" };
+    static const char *const names[] = { "string", "integer", "float", "bool" };
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -131,7 +130,8 @@ static int logfmt_types(struct parser_logfmt_ctx *ctx, struct sl_err *err)
             logfmt_type_of(colon + 1, &t->type) != SL_OK) {
             return sl_err_set(err, SL_ECONFIG,
                               "types: '%s' is not key:type with type one "
-                              "of integer, float, bool, string", item);
+                              "of integer, float, bool, string",
+                              item);
         }
         t->key = sl_str_make(item, (size_t)(colon - item));
         ctx->ntyped++;
@@ -176,8 +176,8 @@ static bool logfmt_blank(char c)
 }
 
 /* Reads a quoted value; <*i> is at the opening quote. */
-static int logfmt_quoted(struct parser_logfmt_ctx *ctx, const char *p,
-                         size_t n, size_t *i, struct sl_str *val)
+static int logfmt_quoted(struct parser_logfmt_ctx *ctx, const char *p, size_t n,
+                         size_t *i, struct sl_str *val)
 {
     static const char from[] = "\"\\nrt";
     static const char to[] = "\"\\\n\r\t";
@@ -346,9 +346,8 @@ static int logfmt_write_typed(struct sl_buf *out, struct sl_str v,
             return logfmt_write_double(out, d);
         }
     } else if (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0) {
-        return sl_buf_append_str(out, tolower((unsigned char)s[0]) == 't'
-                                          ? "true"
-                                          : "false");
+        return sl_buf_append_str(
+            out, tolower((unsigned char)s[0]) == 't' ? "true" : "false");
     }
     return sl_json_write_string(out, v.ptr, v.len);
 }
@@ -393,8 +392,8 @@ static int logfmt_emit(struct parser_logfmt_ctx *ctx, struct sl_buf *out,
     return logfmt_write_typed(out, pr->val, logfmt_type_for(ctx, pr->key));
 }
 
-static int parser_logfmt_parse(struct sl_instance *ins, const char *p,
-                               size_t n, struct sl_parse_result *res)
+static int parser_logfmt_parse(struct sl_instance *ins, const char *p, size_t n,
+                               struct sl_parse_result *res)
 {
     struct parser_logfmt_ctx *ctx = sl_instance_ctx(ins);
     struct sl_buf *out = res->scratch;

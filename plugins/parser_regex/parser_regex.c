@@ -203,8 +203,7 @@ static int regex_groups(struct parser_regex_ctx *ctx, struct sl_err *err)
 
 static int regex_type_of(const char *s, enum regex_type *t)
 {
-    static const char *const names[] = { "string", "integer", "float",
-                                         "bool" };
+    static const char *const names[] = { "string", "integer", "float", "bool" };
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -230,7 +229,8 @@ static int regex_types(struct parser_regex_ctx *ctx, struct sl_err *err)
             regex_type_of(colon + 1, &t) != SL_OK) {
             return sl_err_set(err, SL_ECONFIG,
                               "types: '%s' is not key:type with type one "
-                              "of integer, float, bool, string", item);
+                              "of integer, float, bool, string",
+                              item);
         }
         for (k = 0; k < ctx->ngroups; k++) {
             if (ctx->groups[k].len == (size_t)(colon - item) &&
@@ -378,17 +378,16 @@ static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
         }
     } else if (strcasecmp(ctx->tmp.data, "true") == 0 ||
                strcasecmp(ctx->tmp.data, "false") == 0) {
-        return sl_buf_append_str(out, ctx->tmp.data[0] == 't' ||
-                                              ctx->tmp.data[0] == 'T'
-                                          ? "true"
-                                          : "false");
+        return sl_buf_append_str(
+            out, ctx->tmp.data[0] == 't' || ctx->tmp.data[0] == 'T' ? "true"
+                                                                    : "false");
     }
     return sl_json_write_string(out, v.ptr, v.len);
 }
 
-static int regex_write_member(struct parser_regex_ctx *ctx,
-                              struct sl_buf *out, const struct regex_group *g,
-                              struct sl_str v, bool first)
+static int regex_write_member(struct parser_regex_ctx *ctx, struct sl_buf *out,
+                              const struct regex_group *g, struct sl_str v,
+                              bool first)
 {
     int rc = first ? SL_OK : sl_buf_putc(out, ',');
 
@@ -431,7 +430,8 @@ static int parser_regex_parse(struct sl_instance *ins, const char *p, size_t n,
         if (ov[2 * g->num] == PCRE2_UNSET) {
             continue;
         }
-        v = sl_str_make(p + ov[2 * g->num], ov[2 * g->num + 1] - ov[2 * g->num]);
+        v = sl_str_make(p + ov[2 * g->num],
+                        ov[2 * g->num + 1] - ov[2 * g->num]);
         if (v.len == 0 && ctx->conf->skip_empty_values) {
             continue;
         }

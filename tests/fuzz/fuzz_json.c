@@ -65,7 +65,8 @@ static void fuzz_json_dom(struct sl_json_checker *c, struct sl_arena *a,
         fuzz_json_require(sl_mem_failures() != fails);
         goto out;
     }
-    fuzz_json_require(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+    fuzz_json_require(b1.len == b2.len &&
+                      memcmp(b1.data, b2.data, b1.len) == 0);
     r = sl_json_check(c, b1.data, b1.len, NULL);
     fuzz_json_require(sl_mem_failures() != fails ||
                       r == (v->type == SL_JSON_OBJECT

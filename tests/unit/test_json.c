@@ -18,11 +18,11 @@
 #include "sluice/record.h"
 #include "sluice/banned.h"
 
-#define TYPICAL                                                               \
-    "{\"ts\":\"2026-11-21T06:51:00.123Z\",\"level\":\"info\",\"service\":"    \
-    "\"checkout\",\"host\":\"web-12\",\"trace_id\":"                          \
-    "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"msg\":\"request completed\","     \
-    "\"status\":200,\"duration_ms\":12.5,\"path\":\"/api/v1/cart/items\","    \
+#define TYPICAL                                                                \
+    "{\"ts\":\"2026-11-21T06:51:00.123Z\",\"level\":\"info\",\"service\":"     \
+    "\"checkout\",\"host\":\"web-12\",\"trace_id\":"                           \
+    "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"msg\":\"request completed\","      \
+    "\"status\":200,\"duration_ms\":12.5,\"path\":\"/api/v1/cart/items\","     \
     "\"user_id\":48151623}"
 
 static struct sl_json_checker *ck;
@@ -84,8 +84,7 @@ static void test_check_results(void **state)
 {
     (void)state;
     assert_int_equal(check(TYPICAL), SL_JSON_CHECK_OBJECT);
-    assert_int_equal(check("{\"a\" :  1,\"b\":[1 , 2]}"),
-                     SL_JSON_CHECK_OBJECT);
+    assert_int_equal(check("{\"a\" :  1,\"b\":[1 , 2]}"), SL_JSON_CHECK_OBJECT);
     assert_int_equal(check("{}"), SL_JSON_CHECK_OBJECT);
     assert_int_equal(check("{\n  \"a\": 1\n}"), SL_JSON_CHECK_COMPACT);
     assert_int_equal(check("{\"a\":1,\r\"b\":2}"), SL_JSON_CHECK_COMPACT);
@@ -171,12 +170,11 @@ static void test_check_no_alloc_steady(void **state)
     sl_mem_fail_after(-1);
 }
 
-static void find(const char *s, const char *key,
-                 struct sl_json_member_loc *loc)
+static void find(const char *s, const char *key, struct sl_json_member_loc *loc)
 {
-    assert_int_equal(sl_json_check_find(ck, s, strlen(s), sl_str_cstr(key),
-                                        loc, NULL),
-                     SL_JSON_CHECK_OBJECT);
+    assert_int_equal(
+        sl_json_check_find(ck, s, strlen(s), sl_str_cstr(key), loc, NULL),
+        SL_JSON_CHECK_OBJECT);
 }
 
 /* Cuts the member out of <s> into <out>. */
@@ -233,13 +231,13 @@ static void test_find_not_object(void **state)
     struct sl_json_member_loc loc;
 
     (void)state;
-    assert_int_equal(sl_json_check_find(ck, "[1]", 3, SL_STR_LIT("a"), &loc,
-                                        NULL),
-                     SL_JSON_CHECK_NOT_OBJECT);
+    assert_int_equal(
+        sl_json_check_find(ck, "[1]", 3, SL_STR_LIT("a"), &loc, NULL),
+        SL_JSON_CHECK_NOT_OBJECT);
     assert_null(loc.val.ptr);
-    assert_int_equal(sl_json_check_find(ck, "{\n\"a\":1}", 8,
-                                        SL_STR_LIT("a"), &loc, NULL),
-                     SL_JSON_CHECK_COMPACT);
+    assert_int_equal(
+        sl_json_check_find(ck, "{\n\"a\":1}", 8, SL_STR_LIT("a"), &loc, NULL),
+        SL_JSON_CHECK_COMPACT);
     assert_memory_equal(loc.val.ptr, "1", 1);
 }
 
@@ -301,8 +299,7 @@ static void test_parse_errors(void **state)
     assert_int_equal(sl_json_parse(&arena, "{\"a\":\"\xfe\"}", 9, &v, &err),
                      SL_EPARSE);
     s = nested(513);
-    assert_int_equal(sl_json_parse(&arena, s, strlen(s), &v, &err),
-                     SL_EPARSE);
+    assert_int_equal(sl_json_parse(&arena, s, strlen(s), &v, &err), SL_EPARSE);
     assert_non_null(strstr(err.msg, "deeper than 512"));
     sl_free(s);
     s = nested(512);
@@ -312,8 +309,7 @@ static void test_parse_errors(void **state)
     assert_string_equal(out.data, s);
     sl_free(s);
     s = nested(100000);
-    assert_int_equal(sl_json_parse(&arena, s, strlen(s), &v, &err),
-                     SL_EPARSE);
+    assert_int_equal(sl_json_parse(&arena, s, strlen(s), &v, &err), SL_EPARSE);
     sl_free(s);
     assert_int_equal(sl_json_parse(&arena, "3.5", 3, &v, &err), SL_OK);
     assert_int_equal(v->type, SL_JSON_NUMBER);
@@ -355,10 +351,12 @@ static void test_object_ops(void **state)
     (void)state;
     sl_arena_reset(&arena);
     o = sl_json_new_object(&arena);
-    assert_int_equal(sl_json_obj_set(&arena, o, SL_STR_LIT("a"),
-                                     sl_json_new_i64(&arena, 1)), SL_OK);
+    assert_int_equal(
+        sl_json_obj_set(&arena, o, SL_STR_LIT("a"), sl_json_new_i64(&arena, 1)),
+        SL_OK);
     assert_int_equal(sl_json_obj_append(&arena, o, SL_STR_LIT("b"),
-                                        sl_json_new_null(&arena)), SL_OK);
+                                        sl_json_new_null(&arena)),
+                     SL_OK);
     assert_int_equal(sl_json_obj_append(&arena, o, SL_STR_LIT("a"),
                                         sl_json_new_bool(&arena, true)),
                      SL_OK);
@@ -367,8 +365,8 @@ static void test_object_ops(void **state)
                      SL_OK);
     a = sl_json_new_array(&arena);
     for (i = 0; i < 20; i++) {
-        assert_int_equal(sl_json_arr_push(&arena, a,
-                                          sl_json_new_i64(&arena, i)), SL_OK);
+        assert_int_equal(
+            sl_json_arr_push(&arena, a, sl_json_new_i64(&arena, i)), SL_OK);
     }
     sl_json_obj_set(&arena, o, SL_STR_LIT("arr"), a);
     assert_ptr_equal(sl_json_obj_get(o, SL_STR_LIT("arr")), a);
@@ -385,8 +383,7 @@ static void test_object_ops(void **state)
     sl_buf_reset(&out);
     sl_json_serialize(o, &out);
     assert_string_equal(out.data, "{\"b\":null}");
-    assert_int_equal(sl_json_obj_set(&arena, a, SL_STR_LIT("k"), o),
-                     SL_EINVAL);
+    assert_int_equal(sl_json_obj_set(&arena, a, SL_STR_LIT("k"), o), SL_EINVAL);
 }
 
 static void test_parsed_object_grows(void **state)
@@ -397,10 +394,12 @@ static void test_parsed_object_grows(void **state)
     sl_arena_reset(&arena);
     assert_int_equal(sl_json_parse(&arena, "{\"a\":[1]}", 9, &v, NULL), SL_OK);
     assert_int_equal(sl_json_obj_append(&arena, v, SL_STR_LIT("b"),
-                                        sl_json_new_i64(&arena, 2)), SL_OK);
+                                        sl_json_new_i64(&arena, 2)),
+                     SL_OK);
     assert_int_equal(sl_json_arr_push(&arena,
                                       sl_json_obj_get(v, SL_STR_LIT("a")),
-                                      sl_json_new_i64(&arena, 3)), SL_OK);
+                                      sl_json_new_i64(&arena, 3)),
+                     SL_OK);
     sl_buf_reset(&out);
     sl_json_serialize(v, &out);
     assert_string_equal(out.data, "{\"a\":[1,3],\"b\":2}");
@@ -424,8 +423,7 @@ static void test_constructors_numbers(void **state)
     assert_string_equal(num_text(sl_json_new_double(&arena, 0.1)), "0.1");
     assert_string_equal(num_text(sl_json_new_double(&arena, 12.5)), "12.5");
     assert_string_equal(num_text(sl_json_new_double(&arena, 3.0)), "3");
-    assert_string_equal(num_text(sl_json_new_double(&arena, 1e300)),
-                        "1e+300");
+    assert_string_equal(num_text(sl_json_new_double(&arena, 1e300)), "1e+300");
     assert_string_equal(num_text(sl_json_new_double(&arena, 1.0 / 3)),
                         "0.3333333333333333");
     assert_string_equal(num_text(sl_json_new_double(&arena, NAN)), "null");
@@ -435,11 +433,11 @@ static void test_constructors_numbers(void **state)
                         "-9223372036854775808");
     assert_true(sl_json_get_i64(sl_json_new_i64(&arena, INT64_MAX), &i));
     assert_true(i == INT64_MAX);
-    assert_true(sl_json_get_i64(
-        sl_json_new_number(&arena, SL_STR_LIT("1e3")), &i));
+    assert_true(
+        sl_json_get_i64(sl_json_new_number(&arena, SL_STR_LIT("1e3")), &i));
     assert_int_equal(i, 1000);
-    assert_false(sl_json_get_i64(
-        sl_json_new_number(&arena, SL_STR_LIT("1.5")), &i));
+    assert_false(
+        sl_json_get_i64(sl_json_new_number(&arena, SL_STR_LIT("1.5")), &i));
     assert_false(sl_json_get_i64(
         sl_json_new_number(&arena, SL_STR_LIT("99999999999999999999")), &i));
     assert_false(sl_json_get_i64(sl_json_new_string(&arena, "1", 1), &i));
@@ -462,8 +460,8 @@ static void test_scalar_text(void **state)
     assert_true(sl_json_scalar_text(sl_json_new_string(&arena, "a\"b", 3),
                                     &scratch, &s));
     assert_true(sl_str_eq_cstr(s, "a\"b"));
-    assert_true(sl_json_scalar_text(sl_json_new_bool(&arena, false),
-                                    &scratch, &s));
+    assert_true(
+        sl_json_scalar_text(sl_json_new_bool(&arena, false), &scratch, &s));
     assert_true(sl_str_eq_cstr(s, "false"));
     assert_true(sl_json_scalar_text(sl_json_new_null(&arena), &scratch, &s));
     assert_true(sl_str_eq_cstr(s, "null"));
@@ -495,8 +493,7 @@ static void test_unescape(void **state)
     assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("\"\"")), SL_OK);
     assert_int_equal(b.len, 0);
     assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("\"\\q\"")), SL_EPARSE);
-    assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("\"\\u12\"")),
-                     SL_EPARSE);
+    assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("\"\\u12\"")), SL_EPARSE);
     assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("\"\\\"")), SL_EPARSE);
     assert_int_equal(sl_json_unescape(&b, SL_STR_LIT("abc")), SL_EPARSE);
     sl_buf_fini(&b);
@@ -549,10 +546,12 @@ static void test_accessor_compile(void **state)
     assert_int_equal(sl_accessor_compile(&acc, "$a['b'", &err), SL_EINVAL);
     assert_int_equal(sl_accessor_compile(&acc, "$a['b']x", &err), SL_EINVAL);
     assert_int_equal(sl_accessor_compile(&acc, "", &err), SL_EINVAL);
-    assert_int_equal(sl_accessor_compile(
-                         &acc, "$a[0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
-                               "[0][0][0]", &err),
-                     SL_EINVAL);
+    assert_int_equal(
+        sl_accessor_compile(&acc,
+                            "$a[0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+                            "[0][0][0]",
+                            &err),
+        SL_EINVAL);
     assert_non_null(strstr(err.msg, "deeper"));
 }
 
@@ -570,24 +569,27 @@ static void test_accessor_use(void **state)
     v = sl_accessor_get(&acc, root);
     assert_non_null(v);
     assert_memory_equal(v->u.num.ptr, "2", 1);
-    assert_int_equal(sl_accessor_set(&acc, &arena, root,
-                                     sl_json_new_i64(&arena, 5)), SL_OK);
+    assert_int_equal(
+        sl_accessor_set(&acc, &arena, root, sl_json_new_i64(&arena, 5)), SL_OK);
     assert_true(sl_accessor_remove(&acc, root));
     assert_false(sl_accessor_remove(&acc, root));
     assert_null(sl_accessor_get(&acc, root));
     sl_accessor_fini(&acc);
 
     assert_int_equal(sl_accessor_compile(&acc, "$x['y']['z']", NULL), SL_OK);
-    assert_int_equal(sl_accessor_set(&acc, &arena, root,
-                                     sl_json_new_bool(&arena, true)), SL_OK);
+    assert_int_equal(
+        sl_accessor_set(&acc, &arena, root, sl_json_new_bool(&arena, true)),
+        SL_OK);
     sl_accessor_fini(&acc);
     assert_int_equal(sl_accessor_compile(&acc, "$a['b'][9]", NULL), SL_OK);
-    assert_int_equal(sl_accessor_set(&acc, &arena, root,
-                                     sl_json_new_null(&arena)), SL_ENOTFOUND);
+    assert_int_equal(
+        sl_accessor_set(&acc, &arena, root, sl_json_new_null(&arena)),
+        SL_ENOTFOUND);
     sl_accessor_fini(&acc);
     assert_int_equal(sl_accessor_compile(&acc, "$k['sub']", NULL), SL_OK);
-    assert_int_equal(sl_accessor_set(&acc, &arena, root,
-                                     sl_json_new_null(&arena)), SL_ENOTFOUND);
+    assert_int_equal(
+        sl_accessor_set(&acc, &arena, root, sl_json_new_null(&arena)),
+        SL_ENOTFOUND);
     sl_accessor_fini(&acc);
     assert_int_equal(sl_accessor_compile(&acc, "$a['b'][0]", NULL), SL_OK);
     assert_true(sl_accessor_remove(&acc, root));

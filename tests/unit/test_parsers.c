@@ -57,8 +57,7 @@ static const char *make_error(const struct sl_plugin *p, const char *yaml)
 }
 
 /* Parses <line>; returns the body as a NUL-terminated string (static). */
-static const char *parse(struct sl_instance *ins, const char *line,
-                         int64_t *ts)
+static const char *parse(struct sl_instance *ins, const char *line, int64_t *ts)
 {
     static char body[4096];
     struct sl_parse_result res = { .scratch = &scratch };
@@ -132,21 +131,22 @@ static void test_json_time(void **state)
     int64_t ts = -1;
 
     (void)state;
-    assert_string_equal(parse(ins, "{\"ts\":\"2026-11-21T06:51:00.5Z\","
-                                   "\"msg\":\"hi\"}", &ts),
+    assert_string_equal(parse(ins,
+                              "{\"ts\":\"2026-11-21T06:51:00.5Z\","
+                              "\"msg\":\"hi\"}",
+                              &ts),
                         "{\"msg\":\"hi\"}");
     assert_int_equal(ts, T0_NS + 500000000);
     assert_string_equal(parse(ins, "{\"a\":1,\"ts\":1795243860}", &ts),
                         "{\"a\":1}");
     assert_int_equal(ts, T0_NS);
-    assert_string_equal(parse(ins, "{\"a\":1,\"ts\":1795243860123,\"b\":2}",
-                              &ts),
-                        "{\"a\":1,\"b\":2}");
+    assert_string_equal(
+        parse(ins, "{\"a\":1,\"ts\":1795243860123,\"b\":2}", &ts),
+        "{\"a\":1,\"b\":2}");
     assert_int_equal(ts, T0_NS + 123000000);
     /* Escaped time strings are unescaped before parsing. */
-    assert_string_equal(parse(ins, "{\"ts\":\"2026-11-21T06:51:00\\u005a\"}",
-                              &ts),
-                        "{}");
+    assert_string_equal(
+        parse(ins, "{\"ts\":\"2026-11-21T06:51:00\\u005a\"}", &ts), "{}");
     assert_int_equal(ts, T0_NS);
     /* Missing or unparseable: the key stays and ts is 0. */
     assert_string_equal(parse(ins, "{\"ts\":\"soon\",\"a\":1}", &ts),
@@ -157,8 +157,10 @@ static void test_json_time(void **state)
                         "{\"a\":{\"ts\":1}}");
     assert_int_equal(ts, 0);
     /* Multi-line objects lose the key through the DOM. */
-    assert_string_equal(parse(ins, "{\n\"ts\": \"2026-11-21T06:51:00Z\",\n"
-                                   "\"a\": [1]\n}", &ts),
+    assert_string_equal(parse(ins,
+                              "{\n\"ts\": \"2026-11-21T06:51:00Z\",\n"
+                              "\"a\": [1]\n}",
+                              &ts),
                         "{\"a\":[1]}");
     assert_int_equal(ts, T0_NS);
     sl_instance_destroy(ins);
@@ -166,9 +168,9 @@ static void test_json_time(void **state)
 
 static void test_json_time_keep_format(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_parser_json,
-                                   "{time_key: t, time_keep: on, "
-                                   "time_format: '%d/%b/%Y:%H:%M:%S %z'}");
+    struct sl_instance *ins =
+        make(&sl_plugin_parser_json, "{time_key: t, time_keep: on, "
+                                     "time_format: '%d/%b/%Y:%H:%M:%S %z'}");
     const char *line = "{\"t\":\"21/Nov/2026:07:51:00 +0100\",\"x\":1}";
     struct sl_parse_result res = { .scratch = &scratch };
 
@@ -176,9 +178,9 @@ static void test_json_time_keep_format(void **state)
     assert_int_equal(sl_instance_parse(ins, line, strlen(line), &res), SL_OK);
     assert_ptr_equal(res.body.ptr, line);
     assert_int_equal(res.ts_ns, T0_NS);
-    assert_string_equal(parse(ins, "{\n\"t\":\"21/Nov/2026:07:51:00 +0100\"}",
-                              NULL),
-                        "{\"t\":\"21/Nov/2026:07:51:00 +0100\"}");
+    assert_string_equal(
+        parse(ins, "{\n\"t\":\"21/Nov/2026:07:51:00 +0100\"}", NULL),
+        "{\"t\":\"21/Nov/2026:07:51:00 +0100\"}");
     sl_instance_destroy(ins);
 }
 
@@ -195,8 +197,10 @@ static void test_regex_basic(void **state)
                " time_key: time, time_format: '%d/%b/%Y:%H:%M:%S %z',"
                " types: [code:integer, size:integer]}");
     assert_string_equal(
-        parse(ins, "10.0.0.1 - bob [21/Nov/2026:07:51:00 +0100] "
-                   "\"GET /a\\\"b HTTP/1.1\" 200 512", &ts),
+        parse(ins,
+              "10.0.0.1 - bob [21/Nov/2026:07:51:00 +0100] "
+              "\"GET /a\\\"b HTTP/1.1\" 200 512",
+              &ts),
         "{\"host\":\"10.0.0.1\",\"user\":\"bob\",\"method\":\"GET\","
         "\"path\":\"/a\\\\\\\"b\",\"proto\":\"HTTP/1.1\",\"code\":200,"
         "\"size\":512}");
@@ -241,12 +245,10 @@ static void test_regex_types_and_empty(void **state)
 static void test_regex_init_errors(void **state)
 {
     (void)state;
-    assert_non_null(strstr(make_error(&sl_plugin_parser_regex,
-                                      "{regex: '(?<a>x'}"),
-                           "offset"));
-    assert_non_null(strstr(make_error(&sl_plugin_parser_regex,
-                                      "{regex: 'abc'}"),
-                           "named group"));
+    assert_non_null(strstr(
+        make_error(&sl_plugin_parser_regex, "{regex: '(?<a>x'}"), "offset"));
+    assert_non_null(strstr(
+        make_error(&sl_plugin_parser_regex, "{regex: 'abc'}"), "named group"));
     assert_non_null(strstr(make_error(&sl_plugin_parser_regex,
                                       "{regex: '(?<a>x)', types: [a:int]}"),
                            "key:type"));
@@ -254,9 +256,8 @@ static void test_regex_init_errors(void **state)
                                       "{regex: '(?<a>x)', types: [b:bool]}"),
                            "no group named 'b'"));
     assert_string_not_equal(make_error(&sl_plugin_parser_regex, NULL), "");
-    assert_string_equal(make_error(&sl_plugin_parser_regex,
-                                   "{regex: '(?<a>x)'}"),
-                        "");
+    assert_string_equal(
+        make_error(&sl_plugin_parser_regex, "{regex: '(?<a>x)'}"), "");
 }
 
 static void test_logfmt_basic(void **state)
@@ -267,13 +268,14 @@ static void test_logfmt_basic(void **state)
     assert_string_equal(
         parse(ins, "key=value key2=\"quoted \\\" value\" flag", NULL),
         "{\"key\":\"value\",\"key2\":\"quoted \\\" value\",\"flag\":true}");
-    assert_string_equal(parse(ins, "  a=1\tb= c=\"\" d=x=y e=\"l1\\nl2\\q\" ",
-                              NULL),
-                        "{\"a\":\"1\",\"b\":\"\",\"c\":\"\",\"d\":\"x=y\","
-                        "\"e\":\"l1\\nl2\\\\q\"}");
+    assert_string_equal(
+        parse(ins, "  a=1\tb= c=\"\" d=x=y e=\"l1\\nl2\\q\" ", NULL),
+        "{\"a\":\"1\",\"b\":\"\",\"c\":\"\",\"d\":\"x=y\","
+        "\"e\":\"l1\\nl2\\\\q\"}");
     assert_string_equal(parse(ins, "caf\xc3\xa9=\xff", NULL),
                         "{\"caf\xc3\xa9\":\"\\\\xff\"}");
-    assert_string_equal(parse(ins, "a=1 a=2", NULL), "{\"a\":\"1\",\"a\":\"2\"}");
+    assert_string_equal(parse(ins, "a=1 a=2", NULL),
+                        "{\"a\":\"1\",\"a\":\"2\"}");
     assert_null(parse(ins, "", NULL));
     assert_null(parse(ins, "   ", NULL));
     assert_null(parse(ins, "=value", NULL));
@@ -294,8 +296,10 @@ static void test_logfmt_types_time(void **state)
     (void)state;
     ins = make(&sl_plugin_parser_logfmt,
                "{types: [n:integer, f:float, ok:bool], time_key: ts}");
-    assert_string_equal(parse(ins, "ts=2026-11-21T06:51:00Z n=5 f=1e3 ok=True "
-                                   "other=5 ts=later", &ts),
+    assert_string_equal(parse(ins,
+                              "ts=2026-11-21T06:51:00Z n=5 f=1e3 ok=True "
+                              "other=5 ts=later",
+                              &ts),
                         "{\"n\":5,\"f\":1e3,\"ok\":true,\"other\":\"5\","
                         "\"ts\":\"later\"}");
     assert_int_equal(ts, T0_NS);
@@ -315,9 +319,9 @@ static void test_logfmt_types_time(void **state)
                             "{\"f\":\"1\\u0000x\",\"n\":\"2\\u0000\"}", 30);
     }
     sl_instance_destroy(ins);
-    assert_non_null(strstr(make_error(&sl_plugin_parser_logfmt,
-                                      "{types: [nocolon]}"),
-                           "key:type"));
+    assert_non_null(
+        strstr(make_error(&sl_plugin_parser_logfmt, "{types: [nocolon]}"),
+               "key:type"));
 }
 
 static void test_parsers_oom(void **state)
@@ -328,8 +332,10 @@ static void test_parsers_oom(void **state)
     } cases[] = {
         { &sl_plugin_parser_json, "{time_key: ts}",
           "{\n\"ts\":\"2026-11-21T06:51:00Z\",\"a\":[1,{\"b\":2}]}" },
-        { &sl_plugin_parser_regex, "{regex: '^(?<a>\\w+) (?<b>\\d+)$', "
-                                   "types: [b:integer]}", "hello 42" },
+        { &sl_plugin_parser_regex,
+          "{regex: '^(?<a>\\w+) (?<b>\\d+)$', "
+          "types: [b:integer]}",
+          "hello 42" },
         { &sl_plugin_parser_logfmt, "{types: [n:integer], time_key: t}",
           "t=1795243860 n=1 msg=\"a b\"" },
     };
@@ -348,8 +354,8 @@ static void test_parsers_oom(void **state)
             sl_buf_init(&b, 0);
             sl_errlist_init(&errs);
             sl_mem_fail_after(k);
-            ins = sl_instance_create_standalone(cases[c].p, cases[c].yaml,
-                                                &errs);
+            ins =
+                sl_instance_create_standalone(cases[c].p, cases[c].yaml, &errs);
             if (ins != NULL) {
                 memset(&res, 0, sizeof(res));
                 res.scratch = &b;

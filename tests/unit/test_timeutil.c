@@ -81,8 +81,7 @@ static void test_rfc3339_auto(void **state)
     assert_int_equal(parse_ok("2026-11-21T06:51:00z", ""), s);
     assert_int_equal(parse_ok("2026-11-21T06:51:00", NULL), s);
     assert_int_equal(parse_ok("2026-11-21 06:51:00", NULL), s);
-    assert_int_equal(parse_ok("2026-11-21T06:51:00.123Z", NULL),
-                     s + 123000000);
+    assert_int_equal(parse_ok("2026-11-21T06:51:00.123Z", NULL), s + 123000000);
     assert_int_equal(parse_ok("2026-11-21T06:51:00.123456789Z", NULL),
                      s + 123456789);
     assert_int_equal(parse_ok("2026-11-21T06:51:00.1234567891Z", NULL),
@@ -145,16 +144,16 @@ static void test_formats(void **state)
     const int64_t s = T0 * SL_NS_PER_S;
 
     (void)state;
-    assert_int_equal(parse_ok("2026-11-21 06:51:00.042", "%Y-%m-%d %H:%M:%S.%L"),
-                     s + 42000000);
+    assert_int_equal(
+        parse_ok("2026-11-21 06:51:00.042", "%Y-%m-%d %H:%M:%S.%L"),
+        s + 42000000);
     assert_int_equal(parse_ok("2026-11-21 06:51:00,042", "%Y-%m-%d %H:%M:%S"),
                      s + 42000000);
     assert_int_equal(parse_ok("2026-11-21T06:51:00.000001Z", "%FT%T%z"),
                      s + 1000);
     assert_int_equal(parse_ok("1795243860", "%s"), s);
     assert_int_equal(parse_ok("1795243860.123456", "%s"), s + 123456000);
-    assert_int_equal(parse_ok("Sat Nov 21 06:51:00 2026", "%a %b %e %T %Y"),
-                     s);
+    assert_int_equal(parse_ok("Sat Nov 21 06:51:00 2026", "%a %b %e %T %Y"), s);
     assert_int_equal(parse_ok("Nov  1 06:51:00 2026", "%b %e %H:%M:%S %Y"),
                      INT64_C(1793515860) * SL_NS_PER_S);
     assert_int_equal(parse_ok("11/21/26 06:51:00 AM", "%D %I:%M:%S %p"), s);
@@ -184,9 +183,9 @@ static void test_errors(void **state)
     parse_bad("1795243860x", "%s");
     assert_int_equal(sl_time_parse(SL_STR_NULL, NULL, &ns), SL_EPARSE);
     /* Only a prefix of the text is no match. */
-    assert_int_equal(sl_time_parse(sl_str_make("2026-11-21T06:51:00Z", 19),
-                                   NULL, &ns),
-                     SL_OK);
+    assert_int_equal(
+        sl_time_parse(sl_str_make("2026-11-21T06:51:00Z", 19), NULL, &ns),
+        SL_OK);
     assert_int_equal(ns, T0 * SL_NS_PER_S);
 }
 
