@@ -6,8 +6,10 @@
  * filesystem store (issue #3); memory chunks leave it 0.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "chunk.h"
+#include "crc32c.h"
 #include "sluice/error.h"
 #include "sluice/mem.h"
 #include "sluice/timeutil.h"
@@ -16,6 +18,27 @@
 #define CHUNK_INITIAL_CAP (64 * 1024)
 
 static uint64_t chunk_next_id;
+static int64_t chunk_boot_ns;
+
+int64_t sl_chunk_boot_ns(void)
+{
+    int64_t b = __atomic_load_n(&chunk_boot_ns, __ATOMIC_RELAXED);
+    int64_t now;
+
+    if (b == 0) {
+        now = sl_time_now_ns();
+        if (__atomic_compare_exchange_n(&chunk_boot_ns, &b, now, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            b = now;
+        }
+    }
+    return b;
+}
+
+uint64_t sl_chunk_peek_id(void)
+{
+    return __atomic_load_n(&chunk_next_id, __ATOMIC_RELAXED) + 1;
+}
 
 struct sl_chunk *sl_chunk_create(struct sl_str tag, size_t max)
 {
@@ -32,6 +55,7 @@ struct sl_chunk *sl_chunk_create(struct sl_str tag, size_t max)
     c->tag_len = tag.len;
     c->max = max;
     c->id = __atomic_add_fetch(&chunk_next_id, 1, __ATOMIC_RELAXED);
+    c->fd = -1;
     c->created_ns = sl_time_now_ns();
     c->created_mono_ns = sl_time_mono_ns();
     return c;
@@ -42,6 +66,16 @@ void sl_chunk_destroy(struct sl_chunk *c)
     if (c == NULL) {
         return;
     }
+    size_t i;
+
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    for (i = 0; i < c->nacked; i++) {
+        sl_free(c->acked[i]);
+    }
+    sl_free(c->acked);
+    sl_free(c->path);
     sl_free(c->data);
     sl_free(c->tag);
     sl_free(c);
@@ -76,7 +110,7 @@ static int chunk_reserve(struct sl_chunk *c, size_t n)
 int sl_chunk_append(struct sl_chunk *c, int64_t ts_ns, struct sl_str body)
 {
     size_t need = sl_chunk_frame_size(body.len);
-    uint32_t len32 = (uint32_t)body.len, crc = 0;
+    uint32_t len32 = (uint32_t)body.len, crc;
     unsigned char *p;
 
     if (body.len > UINT32_MAX) {
@@ -88,6 +122,7 @@ int sl_chunk_append(struct sl_chunk *c, int64_t ts_ns, struct sl_str body)
     if (chunk_reserve(c, need) != SL_OK) {
         return SL_ENOMEM;
     }
+    crc = c->checksum ? sl_chunk_frame_crc(len32, ts_ns, body) : 0;
     p = c->data + c->len;
     memcpy(p, &len32, 4);
     memcpy(p + 4, &crc, 4);
@@ -99,18 +134,33 @@ int sl_chunk_append(struct sl_chunk *c, int64_t ts_ns, struct sl_str body)
     return SL_OK;
 }
 
+uint32_t sl_chunk_frame_crc(uint32_t len, int64_t ts_ns, struct sl_str body)
+{
+    uint32_t crc = sl_crc32c(0, &len, 4);
+
+    crc = sl_crc32c(crc, &ts_ns, 8);
+    return sl_crc32c(crc, body.ptr, body.len);
+}
+
 bool sl_chunk_next(const struct sl_chunk *c, size_t *off, int64_t *ts_ns,
                    struct sl_str *body)
+{
+    return c->data != NULL &&
+           sl_chunk_frames_next(c->data, c->len, off, ts_ns, body);
+}
+
+bool sl_chunk_frames_next(const unsigned char *data, size_t len, size_t *off,
+                          int64_t *ts_ns, struct sl_str *body)
 {
     uint32_t len32;
     const unsigned char *p;
 
-    if (*off + SL_CHUNK_FRAME_HDR > c->len) {
+    if (*off + SL_CHUNK_FRAME_HDR > len) {
         return false;
     }
-    p = c->data + *off;
+    p = data + *off;
     memcpy(&len32, p, 4);
-    if ((size_t)len32 > c->len - *off - SL_CHUNK_FRAME_HDR) {
+    if ((size_t)len32 > len - *off - SL_CHUNK_FRAME_HDR) {
         return false;
     }
     memcpy(ts_ns, p + 8, 8);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/error.h"
 #include "sluice/str.h"
 
 #define SL_CHUNK_FRAME_HDR 16
@@ -43,7 +44,88 @@ struct sl_chunk {
     bool sealed;
     unsigned refs;           /* outputs still holding it */
     uint64_t route_mask;     /* outputs it is routed to */
+
+    /* filesystem storage (chunk_fs.c) */
+    bool fs;                 /* backed by a file */
+    bool checksum;           /* frames carry a CRC-32C */
+    int fd;                  /* open while the chunk is open; else -1 */
+    char *path;              /* file path; NULL for memory chunks */
+    size_t hdr_len;          /* file bytes before the first frame */
+    size_t written;          /* frame bytes already written to the file */
+    char **acked;            /* outputs recorded as done (recovered) */
+    size_t nacked;
+    bool mem_released;       /* frames left memory at seal (filesystem) */
+    bool abandoned;          /* an output gave it up at shutdown: keep file */
 };
+
+/* ---- filesystem storage (chunk_fs.c) ----
+ * File layout (little-endian):
+ *   "SLUICECK" u32 version=1 u32 hdr_len i64 created_ns u16 tag_len
+ *   u16 flags (bit 0: frames have checksums) tag bytes u32 crc32c(header)
+ * then frames [u32 len][u32 crc32c(len, ts, body)][i64 ts][body].
+ * Next to it, "<file>.ack" lists, one per line, the outputs that have
+ * acknowledged the chunk. */
+
+#define SL_CHUNK_MAGIC "SLUICECK"
+#define SL_CHUNK_VERSION 1
+
+struct sl_chunk_scan {
+    size_t records;        /* complete, valid frames */
+    size_t good_len;       /* frame bytes up to the last valid frame */
+    size_t torn_bytes;     /* bytes after it (a torn or bad tail) */
+    size_t bad_frames;     /* frames with a CRC mismatch */
+    bool bad_header;       /* the chunk cannot be used at all */
+};
+
+/* Makes <c> file-backed: creates <dir>/<created>-<id>.chunk and writes the
+ * header.  Returns SL_OK or -errno with <err>. */
+int sl_chunk_fs_create(struct sl_chunk *c, const char *dir, bool checksum,
+                       struct sl_err *err);
+
+/* Writes the frames appended since the last commit; fdatasync when
+ * <sync>.  Returns SL_OK or -errno. */
+int sl_chunk_fs_commit(struct sl_chunk *c, bool sync);
+
+/* Commits, fsyncs and closes the file, then frees the in-memory frames
+ * (the chunk is read back with sl_chunk_fs_load when an output needs
+ * it).  Returns the bytes of memory released. */
+size_t sl_chunk_fs_seal(struct sl_chunk *c, int *rc);
+
+/* Reads the frames of a sealed file-backed chunk into a new heap buffer
+ * (sl_free).  Verifies nothing beyond the frame bounds; recovery did. */
+int sl_chunk_fs_load(const struct sl_chunk *c, unsigned char **data,
+                     size_t *len);
+
+/* Appends <output> to the chunk's ack file (fdatasync when <sync>). */
+int sl_chunk_fs_ack(const struct sl_chunk *c, const char *output, bool sync);
+
+/* True when <output> is listed in the chunk's ack file (recovery). */
+bool sl_chunk_fs_acked(const struct sl_chunk *c, const char *output);
+
+/* Deletes the chunk's file and ack file. */
+void sl_chunk_fs_remove(struct sl_chunk *c);
+
+/* Scans the chunk file at <path>: header, then every frame (CRC when the
+ * header says so).  With <load>, returns a sealed chunk (frames not kept
+ * in memory) in *<out>.  With <repair>, cuts a torn tail off the file.
+ * Returns SL_OK (see <scan> for damage), SL_EPARSE for a bad header, or
+ * -errno. */
+int sl_chunk_fs_scan(const char *path, bool repair, struct sl_chunk **out,
+                     struct sl_chunk_scan *scan, struct sl_err *err);
+
+/* Iterates the frames in a loaded buffer (see sl_chunk_next). */
+bool sl_chunk_frames_next(const unsigned char *data, size_t len, size_t *off,
+                          int64_t *ts_ns, struct sl_str *body);
+
+/* CRC-32C of a frame as stored. */
+uint32_t sl_chunk_frame_crc(uint32_t len, int64_t ts_ns, struct sl_str body);
+
+/* The process's start time, part of every chunk file name so that names
+ * sort in creation order across restarts. */
+int64_t sl_chunk_boot_ns(void);
+
+/* The id the next chunk will get. */
+uint64_t sl_chunk_peek_id(void);
 
 /* Creates an empty open chunk for <tag>; <max> is the sealing size.
  * Returns NULL on ENOMEM. */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "option.h"
 #include "plugin.h"
+#include "storage.h"
 #include "worker.h"
 #include "sluice/banned.h"
 
@@ -22,11 +24,13 @@ struct sl_ack {
     struct sl_ack *next;
     struct sl_chunk *chunk;
     unsigned slot;
+    bool delivered;
 };
 
 static const char *const svc_log_levels[] = { "off",   "error", "warn", "info",
                                               "debug", "trace", NULL };
 static const char *const svc_log_formats[] = { "auto", "json", "text", NULL };
+static const char *const svc_sync_modes[] = { "normal", "full", NULL };
 
 #define S(f) SL_OPT_FIELD(struct sl_service_conf, f)
 
@@ -60,6 +64,16 @@ static const struct sl_option service_options[] = {
       S(storage_path),
       .desc = "Directory for buffered chunks, offsets and the dead-letter "
               "queue." },
+    { .name = "storage.sync", .type = SL_OPT_ENUM, .def = "normal",
+      S(storage_sync), .choices = svc_sync_modes,
+      .desc = "normal: chunk files are written as records arrive and "
+              "fsynced when sealed (a crash of the process loses nothing "
+              "written; a power loss may lose the open chunk). full: also "
+              "fsync before a record is acknowledged to its sender." },
+    { .name = "storage.checksum", .type = SL_OPT_BOOL, .def = "on",
+      S(storage_checksum),
+      .desc = "Protect every frame of a chunk file with a CRC-32C, checked "
+              "on recovery." },
     { .name = "chunk_size", .type = SL_OPT_SIZE, .def = "2M", S(chunk_size),
       .min = 4096, .max = 256 * 1024 * 1024,
       .desc = "Size at which an open chunk is sealed and handed to the "
@@ -187,7 +201,7 @@ static struct sl_instance *engine_parser_by_name(struct sl_engine *e,
 
 static void engine_build_parsers(struct sl_engine *e, struct sl_errlist *errs)
 {
-    static const char *const builtins[] = { "json", "logfmt", NULL };
+    static const char *const builtins[] = { "json", "logfmt", "syslog", NULL };
     const struct sl_cnode *list = e->cfg->parsers;
     size_t i;
 
@@ -356,6 +370,146 @@ static int engine_check_names(struct sl_engine *e, struct sl_errlist *errs)
 static void engine_ack_cb(evutil_socket_t fd, short what, void *arg);
 static void engine_flush_cb(evutil_socket_t fd, short what, void *arg);
 
+static void engine_storage_metrics(struct sl_engine *e)
+{
+    const char *none[] = { NULL };
+    const char *mem[] = { "type", "memory", NULL };
+    const char *fs[] = { "type", "filesystem", NULL };
+    struct sl_metrics *m = e->metrics;
+
+    e->m_unrouted = sl_metrics_get(
+        m, "sluice_router_unmatched_records_total",
+        "Records whose tag matched no output (discarded).", SL_METRIC_COUNTER,
+        none);
+    e->m_chunks_mem = sl_metrics_get(m, "sluice_storage_chunks",
+                                     "Sealed chunks not yet delivered.",
+                                     SL_METRIC_GAUGE, mem);
+    e->m_chunks_fs = sl_metrics_get(m, "sluice_storage_chunks",
+                                    "Sealed chunks not yet delivered.",
+                                    SL_METRIC_GAUGE, fs);
+    e->m_bytes_mem = sl_metrics_get(m, "sluice_storage_bytes",
+                                    "Bytes of sealed chunks not yet "
+                                    "delivered.",
+                                    SL_METRIC_GAUGE, mem);
+    e->m_bytes_fs = sl_metrics_get(m, "sluice_storage_bytes",
+                                   "Bytes of sealed chunks not yet "
+                                   "delivered.",
+                                   SL_METRIC_GAUGE, fs);
+    e->m_recovered = sl_metrics_get(
+        m, "sluice_storage_recovered_records_total",
+        "Records recovered from chunk files at start.", SL_METRIC_COUNTER,
+        none);
+    e->m_truncated = sl_metrics_get(
+        m, "sluice_storage_truncated_frames_total",
+        "Torn last frames (a crash mid-write) cut off at recovery.",
+        SL_METRIC_COUNTER, none);
+    e->m_corrupt = sl_metrics_get(
+        m, "sluice_storage_corrupt_chunks_total",
+        "Chunk files with a bad header or checksum, moved to "
+        "storage.path/corrupt.",
+        SL_METRIC_COUNTER, none);
+}
+
+/* storage.path/chunks/<input name, '/' replaced>. */
+static int engine_input_dir(struct sl_engine *e, struct sl_instance *ins,
+                            struct sl_err *err)
+{
+    struct sl_buf b;
+    size_t i, start;
+    int rc;
+
+    sl_buf_init(&b, 0);
+    sl_buf_printf(&b, "%s/chunks/", e->svc.storage_path);
+    start = b.len;
+    sl_buf_append_str(&b, ins->name);
+    for (i = start; b.data != NULL && i < b.len; i++) {
+        if (b.data[i] == '/' || (b.data[i] == '.' && i == start)) {
+            b.data[i] = '_';
+        }
+    }
+    if (b.data == NULL) {
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
+    rc = sl_mkdir_p(b.data, 0750);
+    if (rc != SL_OK) {
+        sl_err_set(err, rc, "cannot create %s: %s", b.data, sl_strerror(rc));
+        sl_buf_fini(&b);
+        return rc;
+    }
+    ins->chunk_dir = sl_buf_take(&b);
+    return ins->chunk_dir != NULL ? SL_OK : SL_ENOMEM;
+}
+
+struct engine_recovery {
+    struct sl_engine *e;
+    struct sl_storage_stats st;
+    uint64_t skipped;
+};
+
+static bool engine_owns_file(struct sl_engine *e, const char *path)
+{
+    const char *file = strrchr(path, '/');
+    char *end = NULL;
+    long long boot;
+    unsigned long long id;
+
+    file = file != NULL ? file + 1 : path;
+    boot = strtoll(file, &end, 10);
+    if (end == NULL || *end != '-' || boot != sl_chunk_boot_ns()) {
+        return false;
+    }
+    id = strtoull(end + 1, NULL, 10);
+    return id >= e->first_chunk_id;
+}
+
+static int engine_recover_cb(void *arg, const char *dir, const char *path)
+{
+    struct engine_recovery *r = arg;
+    struct sl_chunk *c = NULL;
+    struct sl_err err = { 0 };
+    uint64_t corrupt = r->st.corrupt_chunks;
+
+    (void)dir;
+    if (engine_owns_file(r->e, path)) {
+        r->skipped++;
+        return SL_OK;
+    }
+    if (sl_storage_recover(r->e->svc.storage_path, path, true, &c, &r->st,
+                           &err) != SL_OK) {
+        sl_clog_error("storage", "cannot recover %s: %s", path, err.msg);
+        return SL_OK;
+    }
+    if (r->st.corrupt_chunks != corrupt) {
+        sl_clog_error("storage", "%s", err.msg);
+    }
+    if (c != NULL) {
+        c->mem_released = true;
+        sl_engine_dispatch(r->e, c);
+    }
+    return SL_OK;
+}
+
+void sl_engine_recover(struct sl_engine *e)
+{
+    struct engine_recovery r;
+
+    memset(&r, 0, sizeof(r));
+    r.e = e;
+    sl_storage_walk(e->svc.storage_path, engine_recover_cb, &r);
+    sl_metric_add(e->m_recovered, r.st.records);
+    sl_metric_add(e->m_truncated, r.st.truncated_frames);
+    sl_metric_add(e->m_corrupt, r.st.corrupt_chunks);
+    if (r.st.chunks > 0 || r.st.corrupt_chunks > 0) {
+        sl_clog_info("storage", "recovered %llu records in %llu chunks from "
+                                "%s (%llu torn frames cut off, %llu corrupt "
+                                "chunks moved aside)",
+                     (unsigned long long)r.st.records,
+                     (unsigned long long)r.st.chunks, e->svc.storage_path,
+                     (unsigned long long)r.st.truncated_frames,
+                     (unsigned long long)r.st.corrupt_chunks);
+    }
+}
+
 int sl_engine_create(struct event_base *base, struct sl_metrics *m,
                      struct sl_config *cfg, struct sl_engine **out,
                      struct sl_errlist *errs)
@@ -413,14 +567,8 @@ int sl_engine_create(struct event_base *base, struct sl_metrics *m,
         sl_engine_destroy(e);
         return SL_ECONFIG;
     }
-    {
-        const char *none[] = { NULL };
-
-        e->m_unrouted = sl_metrics_get(
-            m, "sluice_router_unmatched_records_total",
-            "Records whose tag matched no output (discarded).",
-            SL_METRIC_COUNTER, none);
-    }
+    engine_storage_metrics(e);
+    e->first_chunk_id = sl_chunk_peek_id();
     e->json_checker = sl_json_checker_create();
     e->ack_event = event_new(base, -1, 0, engine_ack_cb, e);
     e->flush_timer = event_new(base, -1, EV_PERSIST, engine_flush_cb, e);
@@ -447,6 +595,18 @@ int sl_engine_start(struct sl_engine *e, struct sl_err *err)
             sl_err_at(err, NULL, 0, 0, e->outputs[i]->name);
             return rc;
         }
+    }
+    for (i = 0; i < e->ninputs; i++) {
+        if (e->inputs[i]->g.storage_type == SL_STORAGE_FILESYSTEM) {
+            rc = engine_input_dir(e, e->inputs[i], err);
+            if (rc != SL_OK) {
+                sl_err_at(err, NULL, 0, 0, e->inputs[i]->name);
+                return rc;
+            }
+        }
+    }
+    if (!e->defer_recovery) {
+        sl_engine_recover(e);
     }
     tv.tv_sec = e->svc.flush_ms / 1000;
     tv.tv_usec = (e->svc.flush_ms % 1000) * 1000;
@@ -505,15 +665,120 @@ struct sl_route *sl_engine_route(struct sl_engine *e, struct sl_str tag)
     return r;
 }
 
+void sl_engine_storage_gauges(struct sl_engine *e, const struct sl_chunk *c,
+                              int sign)
+{
+    if (c->fs) {
+        e->chunks_fs += sign;
+        e->bytes_fs += sign * (int64_t)c->len;
+        sl_metric_set(e->m_chunks_fs, e->chunks_fs);
+        sl_metric_set(e->m_bytes_fs, e->bytes_fs);
+    } else {
+        e->chunks_mem += sign;
+        e->bytes_mem += sign * (int64_t)c->len;
+        sl_metric_set(e->m_chunks_mem, e->chunks_mem);
+        sl_metric_set(e->m_bytes_mem, e->bytes_mem);
+    }
+}
+
 static void engine_chunk_free(struct sl_engine *e, struct sl_chunk *c)
 {
-    if (c->input != NULL) {
+    if (c->input != NULL && !c->mem_released) {
         sl_input_release(c->input, c->len);
     }
     if (c->sealed) {
         e->chunks_in_flight--;
+        sl_engine_storage_gauges(e, c, -1);
+    }
+    /* A chunk not delivered everywhere (shutdown), or one that no output
+     * of the current configuration wants, stays on disk for the next
+     * start: nothing buffered on disk is deleted unsent. */
+    if (c->fs && !c->abandoned) {
+        sl_chunk_fs_remove(c);
     }
     sl_chunk_destroy(c);
+}
+
+/* Pauses or resumes the inputs routed to outputs at their storage
+ * limit with overflow: block. */
+static void engine_block_inputs(struct sl_engine *e, uint64_t full_mask)
+{
+    size_t i;
+
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+        bool block = (ins->out_mask & full_mask) != 0;
+
+        if (block != ins->blocked) {
+            ins->blocked = block;
+            sl_input_set_blocked(ins, block);
+        }
+    }
+}
+
+static uint64_t engine_full_outputs(struct sl_engine *e)
+{
+    uint64_t mask = 0;
+    size_t i;
+
+    for (i = 0; i < e->noutputs; i++) {
+        struct sl_instance *o = e->outputs[i];
+
+        if (o->g.total_limit_size > 0 && o->g.overflow == SL_OVERFLOW_BLOCK &&
+            sl_output_queued_bytes(o->out) >= o->g.total_limit_size) {
+            mask |= (uint64_t)1 << i;
+        }
+    }
+    return mask;
+}
+
+static void engine_unblock_inputs(struct sl_engine *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->ninputs; i++) {
+        if (e->inputs[i]->blocked) {
+            engine_block_inputs(e, engine_full_outputs(e));
+            return;
+        }
+    }
+}
+
+/* Applies output <o>'s storage.total_limit_size to a new chunk <c>.
+ * Returns false when the chunk must not be queued to it. */
+static bool engine_admit(struct sl_instance *o,
+                         struct sl_chunk *c)
+{
+    uint64_t limit = o->g.total_limit_size, queued;
+
+    if (limit == 0) {
+        return true;
+    }
+    queued = sl_output_queued_bytes(o->out);
+    if (queued + c->len <= limit) {
+        return true;
+    }
+    switch (o->g.overflow) {
+    case SL_OVERFLOW_DROP_NEWEST:
+        sl_metric_add(o->out->m_drop_overflow, c->records);
+        sl_log_warn(o, "storage.total_limit_size reached: dropped the newest "
+                       "%zu records (overflow: drop_newest)",
+                    c->records);
+        return false;
+    case SL_OVERFLOW_DROP_OLDEST:
+        if (c->len < limit) {
+            uint64_t n = sl_output_drop_oldest(o->out, limit - c->len);
+
+            if (n > 0) {
+                sl_log_warn(o, "storage.total_limit_size reached: dropped the "
+                               "oldest %llu records (overflow: drop_oldest)",
+                            (unsigned long long)n);
+            }
+        }
+        return true;
+    default:
+        return true; /* block: queued, and the inputs pause below */
+    }
 }
 
 void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
@@ -523,11 +788,25 @@ void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
 
     c->sealed = true;
     e->chunks_in_flight++;
-    c->route_mask = r != NULL ? r->outputs : 0;
+    sl_engine_storage_gauges(e, c, 1);
+    if (c->route_mask == 0) {
+        c->route_mask = r != NULL ? r->outputs : 0;
+    }
+    if (c->route_mask == 0 && c->fs) {
+        c->abandoned = true;
+        sl_clog_warn("storage", "chunk %s (tag %s) matches no output of this "
+                                "configuration; kept on disk",
+                     c->path, c->tag);
+    }
     for (i = 0; i < e->noutputs; i++) {
-        if (c->route_mask & ((uint64_t)1 << i)) {
-            c->refs++;
+        if (!(c->route_mask & ((uint64_t)1 << i))) {
+            continue;
         }
+        if (c->nacked > 0 && sl_chunk_fs_acked(c, e->outputs[i]->name)) {
+            c->route_mask &= ~((uint64_t)1 << i); /* done before a restart */
+            continue;
+        }
+        c->refs++;
     }
     if (c->refs == 0) {
         engine_chunk_free(e, c);
@@ -535,6 +814,10 @@ void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
     }
     for (i = 0; i < e->noutputs; i++) {
         if (!(c->route_mask & ((uint64_t)1 << i))) {
+            continue;
+        }
+        if (!engine_admit(e->outputs[i], c)) {
+            c->refs--;
             continue;
         }
         if (sl_output_push(e->outputs[i]->out, c) != SL_OK) {
@@ -549,11 +832,13 @@ void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
     }
     if (c->refs == 0) {
         engine_chunk_free(e, c);
+        return;
     }
+    engine_block_inputs(e, engine_full_outputs(e));
 }
 
 void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
-                        unsigned out_slot)
+                        unsigned out_slot, bool delivered)
 {
     struct sl_ack *a = sl_malloc(sizeof(*a));
 
@@ -564,6 +849,7 @@ void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
     }
     a->chunk = c;
     a->slot = out_slot;
+    a->delivered = delivered;
     pthread_mutex_lock(&e->ack_lock);
     a->next = e->acks;
     e->acks = a;
@@ -582,12 +868,23 @@ static void engine_process_acks(struct sl_engine *e)
     e->acks = NULL;
     pthread_mutex_unlock(&e->ack_lock);
     for (; a != NULL; a = next) {
+        struct sl_chunk *c = a->chunk;
+
         next = a->next;
-        if (a->chunk->refs > 0 && --a->chunk->refs == 0) {
-            engine_chunk_free(e, a->chunk);
+        if (!a->delivered) {
+            c->abandoned = true;
+        } else if (c->fs && a->slot < e->noutputs) {
+            /* Recorded so that a restart does not send it to this output
+             * again; losing this line only means a duplicate. */
+            sl_chunk_fs_ack(c, e->outputs[a->slot]->name,
+                            e->svc.storage_sync == SL_SYNC_FULL);
+        }
+        if (c->refs > 0 && --c->refs == 0) {
+            engine_chunk_free(e, c);
         }
         sl_free(a);
     }
+    engine_unblock_inputs(e);
 }
 
 static bool engine_idle(struct sl_engine *e)
@@ -716,6 +1013,9 @@ static void engine_free_open_chunks(struct sl_engine *e)
             struct sl_chunk *c = v;
 
             ins->buffered -= c->len;
+            if (c->fs && c->records == 0) {
+                sl_chunk_fs_remove(c);
+            }
             sl_chunk_destroy(c);
         }
         sl_strmap_fini(&ins->open_chunks, NULL);

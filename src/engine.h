@@ -53,6 +53,20 @@ struct sl_generic_conf {
     int64_t workers;
     int64_t retry_base_ms;
     int64_t retry_max_ms;
+    uint64_t total_limit_size;
+    int overflow;
+    bool dlq;
+};
+
+enum sl_overflow {
+    SL_OVERFLOW_BLOCK,
+    SL_OVERFLOW_DROP_OLDEST,
+    SL_OVERFLOW_DROP_NEWEST,
+};
+
+enum sl_storage_sync {
+    SL_SYNC_NORMAL,
+    SL_SYNC_FULL,
 };
 
 /* service section. */
@@ -66,6 +80,8 @@ struct sl_service_conf {
     int64_t http_port;
     char *http_port_file;
     char *storage_path;
+    int storage_sync;
+    bool storage_checksum;
     uint64_t chunk_size;
     int64_t health_max_failed_flushes;
     uint64_t memory_limit;
@@ -96,7 +112,10 @@ struct sl_instance {
     bool paused;
     bool finished;
     bool stopped;
-    uint64_t buffered;          /* bytes of chunks not yet freed */
+    uint64_t buffered;          /* bytes of chunk memory not yet freed */
+    uint64_t out_mask;          /* outputs its tags were routed to */
+    bool blocked;               /* paused by an output's storage limit */
+    char *chunk_dir;            /* filesystem storage: where its chunks go */
     struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
     struct sl_chunk *last_chunk;  /* fast path: last tag appended to */
     struct sl_metric *m_records, *m_bytes, *m_parse_fail, *m_paused;
@@ -150,6 +169,11 @@ struct sl_engine {
     void *json_checker;       /* struct sl_json_checker * */
 
     struct sl_metric *m_unrouted;
+    struct sl_metric *m_chunks_mem, *m_chunks_fs, *m_bytes_mem, *m_bytes_fs;
+    struct sl_metric *m_recovered, *m_truncated, *m_corrupt;
+    int64_t chunks_mem, chunks_fs, bytes_mem, bytes_fs;
+    uint64_t first_chunk_id;  /* chunks with lower ids predate this engine */
+    bool defer_recovery;      /* reload: recover once the old one is gone */
     uint64_t chunks_in_flight;  /* sealed chunks not yet freed */
     bool running;
     bool stopping;           /* inputs stopped, draining */
@@ -197,12 +221,25 @@ void sl_engine_health(struct sl_engine *e, struct sl_health *h);
 /* Seals <c> and hands it to its routed outputs (or frees it when none). */
 void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c);
 
-/* Worker -> main: <c> is done for output <out_slot>. Any thread. */
+/* Worker -> main: <c> is done for output <out_slot> (<delivered> false:
+ * abandoned at shutdown, kept on disk for the next start).  Any thread. */
 void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
-                        unsigned out_slot);
+                        unsigned out_slot, bool delivered);
+
+/* Scans service.storage.path for chunk files left by an earlier run (or a
+ * previous pipeline before a reload) and queues them to the outputs that
+ * have not acknowledged them.  Main thread, before inputs start. */
+void sl_engine_recover(struct sl_engine *e);
 
 /* Route for <tag> (computed and cached on first use). */
 struct sl_route *sl_engine_route(struct sl_engine *e, struct sl_str tag);
+
+/* Input pause by an output's storage limit (overflow: block). */
+void sl_input_set_blocked(struct sl_instance *ins, bool blocked);
+
+/* Storage gauges: <sign> +1 when chunk <c> is sealed, -1 when freed. */
+void sl_engine_storage_gauges(struct sl_engine *e, const struct sl_chunk *c,
+                              int sign);
 
 /* Input accounting: called when a chunk of <ins> is freed. */
 void sl_input_release(struct sl_instance *ins, size_t bytes);

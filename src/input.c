@@ -20,36 +20,65 @@
 
 bool sl_input_paused(const struct sl_instance *ins)
 {
-    return ins->paused || ins->stopped;
+    return ins->paused || ins->blocked || ins->stopped;
+}
+
+/* Tells the plugin when the effective state (paused by mem_buf_limit or
+ * blocked by an output's storage limit) changed from <was>. */
+static void input_apply_pause(struct sl_instance *ins, bool was)
+{
+    bool now = ins->paused || ins->blocked;
+
+    if (now == was || ins->stopped) {
+        return;
+    }
+    sl_metric_set(ins->m_paused, now ? 1 : 0);
+    if (now && ins->plugin->pause != NULL) {
+        ins->plugin->pause(ins);
+    } else if (!now && ins->plugin->resume != NULL) {
+        ins->plugin->resume(ins);
+    }
 }
 
 static void input_pause(struct sl_instance *ins)
 {
+    bool was = ins->paused || ins->blocked;
+
     if (ins->paused) {
         return;
     }
     ins->paused = true;
-    sl_metric_set(ins->m_paused, 1);
     sl_log_warn(ins, "paused: %llu bytes buffered reached mem_buf_limit %llu",
                 (unsigned long long)ins->buffered,
                 (unsigned long long)ins->g.mem_buf_limit);
-    if (ins->plugin->pause != NULL && !ins->stopped) {
-        ins->plugin->pause(ins);
-    }
+    input_apply_pause(ins, was);
 }
 
 static void input_resume(struct sl_instance *ins)
 {
+    bool was = ins->paused || ins->blocked;
+
     if (!ins->paused) {
         return;
     }
     ins->paused = false;
-    sl_metric_set(ins->m_paused, 0);
     sl_log_info(ins, "resumed: %llu bytes buffered",
                 (unsigned long long)ins->buffered);
-    if (ins->plugin->resume != NULL && !ins->stopped) {
-        ins->plugin->resume(ins);
+    input_apply_pause(ins, was);
+}
+
+void sl_input_set_blocked(struct sl_instance *ins, bool blocked)
+{
+    bool was = ins->paused || !blocked;
+
+    /* The caller already stored <blocked>; <was> is the state before. */
+    if (blocked) {
+        sl_log_warn(ins, "paused: an output it feeds reached its "
+                         "storage.total_limit_size (overflow: block)");
+    } else {
+        sl_log_info(ins, "resumed: outputs below their storage limit");
     }
+    input_apply_pause(ins, was);
 }
 
 void sl_input_release(struct sl_instance *ins, size_t bytes)
@@ -104,11 +133,48 @@ void sl_input_finished(struct sl_instance *ins)
 
 static void input_seal(struct sl_instance *ins, struct sl_chunk *c)
 {
+    int rc;
+
     sl_strmap_del(&ins->open_chunks, sl_str_make(c->tag, c->tag_len));
     if (ins->last_chunk == c) {
         ins->last_chunk = NULL;
     }
+    if (c->fs) {
+        size_t len = c->len;
+
+        if (sl_chunk_fs_seal(c, &rc) > 0 || c->data == NULL) {
+            /* On disk now: the memory no longer counts against
+             * mem_buf_limit; outputs read the file back. */
+            c->mem_released = true;
+            sl_input_release(ins, len);
+        } else {
+            sl_log_error(ins, "cannot write chunk file %s: %s; keeping it in "
+                              "memory",
+                         c->path, sl_strerror(rc));
+        }
+    }
     sl_engine_dispatch(ins->engine, c);
+}
+
+int sl_input_commit(struct sl_instance *ins)
+{
+    struct sl_engine *e = ins->engine;
+    size_t i = 0;
+    void *v;
+    int rc, first = SL_OK;
+
+    if (e == NULL || ins->g.storage_type != SL_STORAGE_FILESYSTEM) {
+        return SL_OK;
+    }
+    while (sl_strmap_next(&ins->open_chunks, &i, NULL, &v)) {
+        rc = sl_chunk_fs_commit(v, e->svc.storage_sync == SL_SYNC_FULL);
+        if (rc != SL_OK && first == SL_OK) {
+            first = rc;
+            sl_log_error(ins, "cannot write chunk file %s: %s",
+                         ((struct sl_chunk *)v)->path, sl_strerror(rc));
+        }
+    }
+    return first;
 }
 
 void sl_input_flush_chunks(struct sl_instance *ins, bool all)
@@ -137,11 +203,21 @@ static struct sl_chunk *input_open_chunk(struct sl_instance *ins,
     }
     c = sl_strmap_get(&ins->open_chunks, tag);
     if (c == NULL) {
+        struct sl_err err = { 0 };
+
         c = sl_chunk_create(tag, ins->engine->svc.chunk_size);
         if (c == NULL) {
             return NULL;
         }
         c->input = ins;
+        if (ins->chunk_dir != NULL &&
+            sl_chunk_fs_create(c, ins->chunk_dir,
+                               ins->engine->svc.storage_checksum,
+                               &err) != SL_OK) {
+            /* Never lose the record: buffer it in memory instead, and say
+             * that this chunk is not crash-safe. */
+            sl_log_error(ins, "%s; buffering in memory", err.msg);
+        }
         if (sl_strmap_put(&ins->open_chunks, tag, c) != SL_OK) {
             sl_chunk_destroy(c);
             return NULL;
@@ -238,6 +314,7 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
         return SL_ENOMEM;
     }
     mask = route->outputs;
+    ins->out_mask |= mask;
     if (route->nfilters > 0) {
         memset(&r, 0, sizeof(r));
         r.ts_ns = ts_ns;
@@ -252,6 +329,7 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
             struct sl_route *nr = sl_engine_route(e, r.tag);
 
             mask = nr != NULL ? nr->outputs : 0;
+            ins->out_mask |= mask;
         }
         tag = r.tag;
         body = r.body;

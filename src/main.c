@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "option.h"
 #include "plugin.h"
+#include "storage.h"
 #include "util.h"
 #include "sluice/banned.h"
 
@@ -146,6 +147,11 @@ static void daemon_old_drained(struct sl_engine *e, void *arg)
     }
     sl_engine_destroy(e);
     sl_clog_info("engine", "previous pipeline drained and released");
+    /* What the old pipeline could not deliver in its grace period is on
+     * disk (filesystem storage): the new one takes it over now. */
+    if (d->engine != NULL && !d->stopping) {
+        sl_engine_recover(d->engine);
+    }
 }
 
 static void daemon_inputs_finished(struct sl_engine *e, void *arg)
@@ -194,6 +200,7 @@ static void daemon_reload(struct sl_daemon *d)
      * pipeline at once so that no input is idle for the grace period. */
     d->old = d->engine;
     d->engine = next;
+    next->defer_recovery = true;
     daemon_wire(d, next);
     d->old->on_drained = daemon_old_drained;
     d->old->on_drained_arg = d;
@@ -442,6 +449,8 @@ static void usage(FILE *f)
             "       sluice --list-plugins                list built-in plugins\n"
             "       sluice --describe NAME [--markdown]  options of a plugin\n"
             "                                            (NAME, kind:NAME or service)\n"
+            "       sluice storage inspect|fsck|export PATH [--repair]\n"
+            "       sluice replay -c FILE --output NAME [DLQFILE...]\n"
             "       sluice --version\n"
             "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads FILE.\n");
 }
@@ -478,6 +487,9 @@ int main(int argc, char **argv)
 
     evthread_use_pthreads();
     sl_hostname();
+    if (argc > 1 && strcmp(argv[1], "storage") == 0) {
+        return sl_storage_main(argc - 2, argv + 2);
+    }
     sl_log_setup(SL_LOG_INFO, SL_LOG_FORMAT_AUTO);
     while ((c = getopt_long(argc, argv, "c:Vh", long_opts, NULL)) != -1) {
         switch (c) {

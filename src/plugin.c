@@ -42,6 +42,8 @@ _Static_assert(sizeof(plugin_dirs) / sizeof(plugin_dirs[0]) ==
 static const char *const plugin_kind_names[] = { "input", "parser", "filter",
                                                  "output" };
 static const char *const storage_types[] = { "memory", "filesystem", NULL };
+static const char *const overflow_modes[] = { "block", "drop_oldest",
+                                              "drop_newest", NULL };
 static const char *const log_levels[] = { "off",   "error", "warn", "info",
                                           "debug", "trace", NULL };
 
@@ -124,6 +126,21 @@ static const struct sl_option generic_output_options[] = {
     { .name = "retry_max", .type = SL_OPT_TIME, .def = "60s", G(retry_max_ms),
       .min = 1, .max = 24 * 3600 * 1000,
       .desc = "Longest wait between two retries." },
+    { .name = "storage.total_limit_size", .type = SL_OPT_SIZE, .def = "0",
+      G(total_limit_size),
+      .desc = "Most bytes of chunks queued for this output (memory and "
+              "disk); 0 means no limit beyond the inputs' own. What happens "
+              "at the limit is set by overflow." },
+    { .name = "overflow", .type = SL_OPT_ENUM, .def = "block", G(overflow),
+      .choices = overflow_modes,
+      .desc = "At storage.total_limit_size: block pauses the inputs routed "
+              "here until there is room; drop_oldest and drop_newest drop "
+              "whole chunks of this output's copy and count them "
+              "(sluice_output_dropped_records_total{reason=\"overflow\"})." },
+    { .name = "dlq", .type = SL_OPT_BOOL, .def = "on", G(dlq),
+      .desc = "Write records given up after retry_limit or rejected "
+              "permanently to storage.path/dlq/<output>/YYYYMMDD.ndjson "
+              "(off: count them as dropped)." },
     { .name = "log_level", .type = SL_OPT_ENUM, G(log_level),
       .choices = log_levels,
       .desc = "Log level for this instance (default: the service's)." },
@@ -315,20 +332,26 @@ static int instance_setup(struct sl_instance *ins, struct sl_err *err)
     return SL_OK;
 }
 
+/* Reports a failed set-up or init of <ins> at the most precise place: the
+ * option the plugin named in <e>->key when the entry has it, else the
+ * entry itself. */
 static void instance_error(struct sl_errlist *errs, const struct sl_cnode *map,
                            const struct sl_instance *ins,
                            const struct sl_err *e)
 {
-    char key[SL_ERR_KEY_MAX];
+    const struct sl_cnode *at = map;
+    const struct sl_cnode *kn = NULL;
 
-    if (e->key[0] != '\0') {
-        snprintf(key, sizeof(key), "%s", e->key);
-    } else {
-        snprintf(key, sizeof(key), "%s", ins->name);
+    if (map != NULL && e->key[0] != '\0') {
+        kn = sl_cnode_get(map, e->key);
+        if (kn != NULL) {
+            at = kn;
+        }
     }
-    sl_errlist_add(errs, map != NULL ? map->file : NULL,
-                   map != NULL ? map->line : 0, map != NULL ? map->col : 0,
-                   key, "%s: %s", ins->name, e->msg);
+    sl_errlist_add(errs, at != NULL ? at->file : NULL, at != NULL ? at->line : 0,
+                   at != NULL ? at->col : 0,
+                   e->key[0] != '\0' ? e->key : NULL, "%s: %s", ins->name,
+                   e->msg);
 }
 
 struct sl_instance *sl_instance_create(struct sl_engine *engine,
@@ -415,6 +438,7 @@ void sl_instance_destroy(struct sl_instance *ins)
     }
     sl_matcher_fini(&ins->matcher);
     sl_strmap_fini(&ins->open_chunks, NULL);
+    sl_free(ins->chunk_dir);
     if (ins->conf != NULL && ins->plugin->options != NULL) {
         sl_option_free(ins->plugin->options, ins->conf);
     }

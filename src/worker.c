@@ -65,6 +65,13 @@ static void output_metrics_init(struct sl_output *out)
         out_metric(out, "sluice_output_dropped_records_total",
                    "Records the output gave up, by reason.",
                    SL_METRIC_COUNTER, "shutdown");
+    out->m_drop_overflow =
+        out_metric(out, "sluice_output_dropped_records_total",
+                   "Records the output gave up, by reason.",
+                   SL_METRIC_COUNTER, "overflow");
+    out->m_dlq = out_metric(out, "sluice_output_dlq_records_total",
+                            "Records written to the dead-letter queue.",
+                            SL_METRIC_COUNTER, NULL);
     out->m_queue_bytes =
         out_metric(out, "sluice_output_queue_bytes",
                    "Bytes of chunks waiting in the output's queue.",
@@ -106,7 +113,8 @@ bool sl_batch_next(const struct sl_batch *b, struct sl_batch_iter *it,
     for (;;) {
         size_t idx = it->index;
 
-        if (!sl_chunk_next(b->chunk, &it->off, &ev->ts_ns, &ev->body)) {
+        if (!sl_chunk_frames_next(b->data, b->len, &it->off, &ev->ts_ns,
+                                  &ev->body)) {
             return false;
         }
         it->index++;
@@ -179,6 +187,7 @@ unsigned sl_worker_id(const struct sl_worker *w)
 
 static void batch_free(struct sl_batch *b)
 {
+    sl_free(b->owned);
     sl_free(b->skip);
     sl_free(b->failed);
     sl_free(b);
@@ -191,7 +200,7 @@ static void batch_complete(struct sl_batch *b)
     struct sl_output *out = b->out;
     struct sl_worker *w = b->w;
 
-    sl_engine_post_ack(out->engine, b->chunk, out->ins->slot);
+    sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, true);
     pthread_mutex_lock(&out->lock);
     w->current = NULL;
     pthread_mutex_unlock(&out->lock);
@@ -228,6 +237,56 @@ static void batch_note_success(struct sl_batch *b, size_t records,
     pthread_mutex_unlock(&out->lock);
 }
 
+/* Writes the records of <b> that <want> selects (want 0: every record
+ * still pending; 2: those failed permanently) to the dead-letter queue.
+ * Records that could not be written are counted in <drop> instead. */
+static void batch_dead_letter(struct sl_batch *b, uint8_t want,
+                              struct sl_metric *drop)
+{
+    struct sl_output *out = b->out;
+    struct sl_batch_iter it;
+    struct sl_event ev;
+    struct sl_buf lines;
+    size_t n = 0;
+    int rc = SL_OK;
+    const char *why = b->error[0] != '\0' ? b->error : "no reason given";
+
+    sl_buf_init(&lines, 0);
+    sl_batch_iter_init(b, &it);
+    while (sl_batch_next(b, &it, &ev)) {
+        if (want != 0 && (b->failed == NULL || b->failed[ev.index] != want)) {
+            continue;
+        }
+        n++;
+        if (rc == SL_OK && out->dlq_on) {
+            rc = sl_dlq_format(&lines, out->ins->name, sl_batch_tag(b),
+                               ev.ts_ns, ev.body, why, b->attempts);
+        }
+    }
+    if (n == 0) {
+        sl_buf_fini(&lines);
+        return;
+    }
+    if (out->dlq_on && rc == SL_OK) {
+        rc = sl_dlq_write(&out->dlq, sl_buf_str(&lines));
+    }
+    if (out->dlq_on && rc == SL_OK) {
+        sl_metric_add(out->m_dlq, n);
+        sl_log_error(out->ins, "%zu records of tag %s sent to the dead-letter "
+                               "queue after %u attempts: %s",
+                     n, b->chunk->tag, b->attempts, why);
+    } else {
+        sl_metric_add(drop, n);
+        sl_log_error(out->ins, "%zu records of tag %s dropped after %u "
+                               "attempts (%s): %s",
+                     n, b->chunk->tag, b->attempts,
+                     out->dlq_on ? "dead-letter queue write failed"
+                                 : "dead-letter queue off",
+                     why);
+    }
+    sl_buf_fini(&lines);
+}
+
 static void batch_retry_or_give_up(struct sl_batch *b)
 {
     struct sl_output *out = b->out;
@@ -237,10 +296,7 @@ static void batch_retry_or_give_up(struct sl_batch *b)
 
     if (limit >= 0 && (int64_t)b->attempts > limit) {
         sl_metric_add(out->m_retries_failed, 1);
-        sl_metric_add(out->m_drop_retry, b->count);
-        sl_log_error(out->ins,
-                     "giving up %zu records of tag %s after %u attempts: %s",
-                     b->count, b->chunk->tag, b->attempts, b->error);
+        batch_dead_letter(b, 0, out->m_drop_retry);
         batch_complete(b);
         return;
     }
@@ -280,24 +336,30 @@ static size_t batch_apply_partial(struct sl_batch *b)
         if (f == 1) {
             continue;
         }
+        if (f == 2) {
+            perm++;
+            continue;
+        }
         b->skip[ev.index] = 1;
         b->count--;
         b->bytes -= ev.body.len;
-        if (f == 2) {
-            perm++;
-        } else {
-            ok++;
-            okbytes += ev.body.len;
-        }
+        ok++;
+        okbytes += ev.body.len;
     }
     if (ok > 0) {
         sl_metric_add(out->m_records, ok);
         sl_metric_add(out->m_bytes, okbytes);
     }
     if (perm > 0) {
-        sl_metric_add(out->m_drop_error, perm);
-        sl_log_error(out->ins, "%zu records rejected permanently: %s", perm,
-                     b->error);
+        batch_dead_letter(b, 2, out->m_drop_error);
+        sl_batch_iter_init(b, &it);
+        while (sl_batch_next(b, &it, &ev)) {
+            if (b->failed[ev.index] == 2) {
+                b->skip[ev.index] = 1;
+                b->count--;
+                b->bytes -= ev.body.len;
+            }
+        }
     }
     sl_free(b->failed);
     b->failed = NULL;
@@ -324,10 +386,7 @@ static void batch_finish(struct sl_batch *b, enum sl_flush_result r)
         return;
     case SL_FLUSH_ERROR:
         batch_note_failure(b);
-        sl_metric_add(out->m_drop_error, b->count);
-        sl_log_error(out->ins, "%zu records of tag %s rejected permanently: %s",
-                     b->count, b->chunk->tag,
-                     b->error[0] ? b->error : "no reason given");
+        batch_dead_letter(b, 0, out->m_drop_error);
         batch_complete(b);
         return;
     case SL_FLUSH_RETRY:
@@ -349,12 +408,42 @@ void sl_batch_done(struct sl_batch *b, enum sl_flush_result r)
     batch_finish(b, r);
 }
 
+/* Points the batch at its chunk's frames, reading them back from the
+ * chunk file when filesystem storage released them from memory. */
+static int batch_load(struct sl_batch *b)
+{
+    size_t len;
+    int rc;
+
+    if (b->data != NULL) {
+        return SL_OK;
+    }
+    if (b->chunk->data != NULL) {
+        b->data = b->chunk->data;
+        b->len = b->chunk->len;
+        return SL_OK;
+    }
+    rc = sl_chunk_fs_load(b->chunk, &b->owned, &len);
+    if (rc != SL_OK) {
+        sl_batch_set_error(b, "cannot read chunk file %s: %s", b->chunk->path,
+                           sl_strerror(rc));
+        return rc;
+    }
+    b->data = b->owned;
+    b->len = len;
+    return SL_OK;
+}
+
 static void worker_flush(struct sl_worker *w, struct sl_batch *b)
 {
     enum sl_flush_result r;
 
     b->state = SL_BATCH_FLUSHING;
     b->error[0] = '\0';
+    if (batch_load(b) != SL_OK) {
+        batch_finish(b, SL_FLUSH_RETRY);
+        return;
+    }
     r = w->out->ins->plugin->flush(b, w);
     if (r != SL_FLUSH_PENDING) {
         batch_finish(b, r);
@@ -405,7 +494,7 @@ static void worker_abandon_current(struct sl_worker *w)
     }
     evtimer_del(w->retry_timer);
     sl_metric_add(w->out->m_drop_shutdown, b->count);
-    sl_engine_post_ack(w->out->engine, b->chunk, w->out->ins->slot);
+    sl_engine_post_ack(w->out->engine, b->chunk, w->out->ins->slot, false);
     pthread_mutex_lock(&w->out->lock);
     w->current = NULL;
     pthread_mutex_unlock(&w->out->lock);
@@ -512,6 +601,14 @@ int sl_output_create(struct sl_engine *e, struct sl_instance *ins,
                               ((uint64_t)(i + 1) << 32) ^ (uintptr_t)out;
     }
     output_metrics_init(out);
+    out->dlq_on = ins->g.dlq;
+    if (sl_dlq_init(&out->dlq, sl_instance_storage_path(ins), ins->name,
+                    NULL) != SL_OK) {
+        sl_free(out->workers);
+        pthread_mutex_destroy(&out->lock);
+        sl_free(out);
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    }
     ins->out = out;
     return SL_OK;
 }
@@ -654,10 +751,57 @@ uint64_t sl_output_abandon(struct sl_output *out)
         next = b->next;
         n += b->count;
         sl_metric_add(out->m_drop_shutdown, b->count);
-        sl_engine_post_ack(out->engine, b->chunk, out->ins->slot);
+        sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, false);
         batch_free(b);
     }
     sl_metric_set(out->m_queue_bytes, 0);
+    return n;
+}
+
+uint64_t sl_output_queued_bytes(struct sl_output *out)
+{
+    uint64_t n;
+    unsigned i;
+
+    pthread_mutex_lock(&out->lock);
+    n = out->queued_bytes;
+    for (i = 0; i < out->nworkers; i++) {
+        if (out->workers[i].current != NULL) {
+            n += out->workers[i].current->chunk->len;
+        }
+    }
+    pthread_mutex_unlock(&out->lock);
+    return n;
+}
+
+uint64_t sl_output_drop_oldest(struct sl_output *out, uint64_t limit)
+{
+    struct sl_batch *drop = NULL, *b;
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&out->lock);
+    while (out->head != NULL && out->queued_bytes > limit) {
+        b = out->head;
+        out->head = b->next;
+        if (out->head == NULL) {
+            out->tail = NULL;
+        }
+        out->queued_records -= b->count;
+        out->queued_bytes -= b->chunk->len;
+        b->next = drop;
+        drop = b;
+    }
+    pthread_mutex_unlock(&out->lock);
+    while (drop != NULL) {
+        b = drop;
+        drop = b->next;
+        n += b->count;
+        sl_metric_add(out->m_drop_overflow, b->count);
+        /* Dropped by configuration: done for this output. */
+        sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, true);
+        batch_free(b);
+    }
+    sl_metric_set(out->m_queue_bytes, (int64_t)out->queued_bytes);
     return n;
 }
 
@@ -685,6 +829,7 @@ void sl_output_destroy(struct sl_output *out)
         }
     }
     pthread_mutex_destroy(&out->lock);
+    sl_dlq_fini(&out->dlq);
     sl_free(out->workers);
     out->ins->out = NULL;
     sl_free(out);

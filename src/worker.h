@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "chunk.h"
+#include "dlq.h"
 #include "sluice/plugin.h"
 
 struct sl_engine;
@@ -39,6 +40,9 @@ struct sl_batch {
     struct sl_output *out;
     struct sl_worker *w;
     struct sl_chunk *chunk;   /* a reference held for this output */
+    const unsigned char *data; /* the chunk's frames (NULL until loaded) */
+    size_t len;
+    unsigned char *owned;     /* frames read back from a chunk file */
     enum sl_batch_state state;
     unsigned attempts;        /* flushes tried so far */
     int64_t retry_after_ms;
@@ -79,10 +83,12 @@ struct sl_output {
     /* health (under lock) */
     uint64_t consecutive_failures;
     char last_error[256];
+    struct sl_dlq dlq;
+    bool dlq_on;
     /* metrics */
     struct sl_metric *m_records, *m_bytes, *m_errors, *m_retries,
         *m_retries_failed, *m_drop_retry, *m_drop_error, *m_drop_shutdown,
-        *m_queue_bytes;
+        *m_drop_overflow, *m_queue_bytes, *m_dlq;
 };
 
 /* Creates the output side of <ins> (not started). */
@@ -106,6 +112,14 @@ void sl_output_stop(struct sl_output *out, bool hard);
 /* Releases queued batches that were never taken (after stop), counting
  * them; returns the number of records released. */
 uint64_t sl_output_abandon(struct sl_output *out);
+
+/* Drops queued (not in-flight) batches, oldest first, until the queue
+ * holds at most <limit> bytes; counts them as dropped (overflow) and
+ * returns their chunks' acknowledgements to the engine.  Main thread. */
+uint64_t sl_output_drop_oldest(struct sl_output *out, uint64_t limit);
+
+/* Queued plus in-flight bytes. */
+uint64_t sl_output_queued_bytes(struct sl_output *out);
 
 void sl_output_destroy(struct sl_output *out);
 

@@ -189,6 +189,15 @@ int sl_input_ingest(struct sl_instance *ins, struct sl_str tag,
 int sl_input_ingest_json(struct sl_instance *ins, struct sl_str tag,
                          const char *p, size_t n);
 
+/* Makes every record this input appended so far as durable as the
+ * storage configuration promises: with storage.type filesystem, written
+ * to its chunk file (surviving a crash of the process) and, with
+ * service.storage.sync full, fsynced.  Call it before acknowledging
+ * records to their sender (an HTTP 2xx, a saved file offset).  With memory
+ * storage it does nothing.  Returns SL_OK or an I/O error (then do not
+ * acknowledge). */
+int sl_input_commit(struct sl_instance *ins);
+
 /* True while the engine wants the input to stop reading. */
 bool sl_input_paused(const struct sl_instance *ins);
 
