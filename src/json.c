@@ -708,34 +708,44 @@ int sl_json_parse(struct sl_arena *a, const char *p, size_t n,
 
 static const char json_hex[] = "0123456789abcdef";
 
-/* Length of the valid UTF-8 sequence at <s> (at most <n> bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+/* Sequence length for lead byte <c> (0: not a lead byte), and the range
+ * its second byte must fall in (which rules out overlongs, UTF-16
+ * surrogates and code points past U+10FFFF). */
+static size_t utf8_lead(unsigned c, unsigned *lo, unsigned *hi)
 {
-    unsigned c = s[0];
-
+    *lo = 0x80;
+    *hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) {
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+        return 2;
     }
     if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F)) {
-            return 0; /* overlong, or a UTF-16 surrogate */
-        }
+        *lo = c == 0xE0 ? 0xA0 : 0x80;
+        *hi = c == 0xED ? 0x9F : 0xBF;
         return 3;
     }
     if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-            (s[3] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F)) {
-            return 0; /* overlong, or past U+10FFFF */
-        }
+        *lo = c == 0xF0 ? 0x90 : 0x80;
+        *hi = c == 0xF4 ? 0x8F : 0xBF;
         return 4;
     }
     return 0;
+}
+
+/* Length of the valid UTF-8 sequence at <s> (at most <n> bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned lo, hi;
+    size_t len = utf8_lead(s[0], &lo, &hi), i;
+
+    if (len == 0 || n < len || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return len;
 }
 
 /* Writes the escape for byte <c> at <s> (or \xNN when <invalid>); returns

@@ -450,41 +450,54 @@ static int time_parse_fmt(struct sl_str text, const char *format, int64_t *ns)
 
 /* A bare number: seconds, ms, us or ns since the epoch by magnitude, with
  * an optional fraction in that unit. */
+static bool epoch_digits(struct tp *t, int64_t *v)
+{
+    int digits = 0;
+
+    *v = 0;
+    while (tp_digit(t)) {
+        if (++digits > 19 || (digits == 19 && *v > INT64_MAX / 10 - 1)) {
+            return false;
+        }
+        *v = *v * 10 + (t->s[t->i++] - '0');
+    }
+    return digits > 0;
+}
+
+/* 0: seconds, 1: ms, 2: us, 3: ns, by magnitude. */
+static int epoch_unit(int64_t v)
+{
+    if (v < INT64_C(100000000000)) {
+        return 0;
+    }
+    if (v < INT64_C(100000000000000)) {
+        return 1;
+    }
+    return v < INT64_C(100000000000000000) ? 2 : 3;
+}
+
 static int time_parse_epoch(struct sl_str text, int64_t *ns)
 {
     static const int64_t mult[] = { SL_NS_PER_S, SL_NS_PER_MS, 1000, 1 };
     struct tp t;
-    int64_t v = 0, f;
-    int digits = 0, unit;
+    int64_t v;
+    int unit;
     bool neg;
 
     tp_init(&t, text);
     neg = t.n > 0 && t.s[0] == '-';
     t.i = neg ? 1 : 0;
-    while (tp_digit(&t)) {
-        if (++digits > 19 || (digits == 19 && v > INT64_MAX / 10 - 1)) {
-            return SL_EPARSE;
-        }
-        v = v * 10 + (t.s[t.i++] - '0');
-    }
-    if (digits == 0) {
+    if (!epoch_digits(&t, &v)) {
         return SL_EPARSE;
     }
     if (t.i < t.n && t.s[t.i] == '.' && (t.i++, !tp_frac(&t))) {
         return SL_EPARSE;
     }
-    if (t.i != t.n) {
+    unit = epoch_unit(v);
+    if (t.i != t.n || (unit < 3 && v > INT64_MAX / mult[unit] - 1)) {
         return SL_EPARSE;
     }
-    unit = v < INT64_C(100000000000)         ? 0
-           : v < INT64_C(100000000000000)    ? 1
-           : v < INT64_C(100000000000000000) ? 2
-                                             : 3;
-    if (unit < 3 && v > INT64_MAX / mult[unit] - 1) {
-        return SL_EPARSE;
-    }
-    f = t.frac_ns / (SL_NS_PER_S / mult[unit]);
-    *ns = v * mult[unit] + f;
+    *ns = v * mult[unit] + t.frac_ns / (SL_NS_PER_S / mult[unit]);
     if (neg) {
         *ns = -*ns;
     }

@@ -213,11 +213,27 @@ static int logfmt_quoted(struct parser_logfmt_ctx *ctx, const char *p, size_t n,
     return SL_OK;
 }
 
+/* Reads a bare value from <*i> up to the next blank. */
+static int logfmt_bare(const char *p, size_t n, size_t *i, struct sl_str *val)
+{
+    size_t j = *i;
+
+    while (j < n && !logfmt_blank(p[j])) {
+        if (p[j] == '"') {
+            return SL_EPARSE;
+        }
+        j++;
+    }
+    *val = sl_str_make(p + *i, j - *i);
+    *i = j;
+    return SL_OK;
+}
+
 /* Reads one pair starting at <*i> (not blank). */
 static int logfmt_pair(struct parser_logfmt_ctx *ctx, const char *p, size_t n,
                        size_t *i, struct logfmt_pair *pr)
 {
-    size_t j = *i, vs;
+    size_t j = *i;
 
     while (j < n && (unsigned char)p[j] > ' ' && p[j] != '=' && p[j] != '"') {
         j++;
@@ -228,25 +244,15 @@ static int logfmt_pair(struct parser_logfmt_ctx *ctx, const char *p, size_t n,
     pr->key = sl_str_make(p + *i, j - *i);
     pr->flag = j == n || p[j] != '=';
     pr->val = SL_STR_NULL;
+    *i = j;
     if (pr->flag) {
-        *i = j;
         return SL_OK;
     }
-    j++;
-    if (j < n && p[j] == '"') {
-        *i = j;
+    (*i)++;
+    if (*i < n && p[*i] == '"') {
         return logfmt_quoted(ctx, p, n, i, &pr->val);
     }
-    vs = j;
-    while (j < n && !logfmt_blank(p[j])) {
-        if (p[j] == '"') {
-            return SL_EPARSE;
-        }
-        j++;
-    }
-    pr->val = sl_str_make(p + vs, j - vs);
-    *i = j;
-    return SL_OK;
+    return logfmt_bare(p, n, i, &pr->val);
 }
 
 static enum logfmt_type logfmt_type_for(const struct parser_logfmt_ctx *ctx,
@@ -315,14 +321,42 @@ static int logfmt_write_double(struct sl_buf *out, double d)
     return sl_buf_printf(out, "%.*g", prec, d);
 }
 
+/* Whole-string integer conversion. */
+static bool logfmt_parse_int(const char *s, long long *ll)
+{
+    char *end;
+
+    errno = 0;
+    *ll = strtoll(s, &end, 10);
+    return *end == '\0' && errno == 0;
+}
+
+/* Whole-string finite double conversion. */
+static bool logfmt_parse_double(const char *s, double *d)
+{
+    char *end;
+
+    *d = strtod(s, &end);
+    return *end == '\0' && isfinite(*d);
+}
+
+/* "true"/"false" in any case, or NULL. */
+static const char *logfmt_bool_literal(const char *s)
+{
+    if (strcasecmp(s, "true") == 0) {
+        return "true";
+    }
+    return strcasecmp(s, "false") == 0 ? "false" : NULL;
+}
+
 /* Writes a typed value; values that do not convert are strings. */
 static int logfmt_write_typed(struct sl_buf *out, struct sl_str v,
                               enum logfmt_type t)
 {
     char s[64];
-    char *end;
-    double d;
+    const char *lit;
     long long ll;
+    double d;
 
     /* A NUL inside would end the C string early and let junk through. */
     if (t == LOGFMT_STRING || v.len == 0 || v.len >= sizeof(s) ||
@@ -331,23 +365,17 @@ static int logfmt_write_typed(struct sl_buf *out, struct sl_str v,
     }
     memcpy(s, v.ptr, v.len);
     s[v.len] = '\0';
-    errno = 0;
-    if (t == LOGFMT_INTEGER) {
-        ll = strtoll(s, &end, 10);
-        if (*end == '\0' && errno == 0) {
-            return sl_buf_printf(out, "%lld", ll);
-        }
-    } else if (t == LOGFMT_FLOAT) {
-        d = strtod(s, &end);
-        if (logfmt_is_json_number(s)) {
-            return sl_buf_append(out, v.ptr, v.len);
-        }
-        if (*end == '\0' && isfinite(d)) {
-            return logfmt_write_double(out, d);
-        }
-    } else if (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0) {
-        return sl_buf_append_str(
-            out, tolower((unsigned char)s[0]) == 't' ? "true" : "false");
+    if (t == LOGFMT_INTEGER && logfmt_parse_int(s, &ll)) {
+        return sl_buf_printf(out, "%lld", ll);
+    }
+    if (t == LOGFMT_FLOAT && logfmt_is_json_number(s)) {
+        return sl_buf_append(out, v.ptr, v.len);
+    }
+    if (t == LOGFMT_FLOAT && logfmt_parse_double(s, &d)) {
+        return logfmt_write_double(out, d);
+    }
+    if (t == LOGFMT_BOOL && (lit = logfmt_bool_literal(s)) != NULL) {
+        return sl_buf_append_str(out, lit);
     }
     return sl_json_write_string(out, v.ptr, v.len);
 }

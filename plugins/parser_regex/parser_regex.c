@@ -344,15 +344,46 @@ static int regex_write_double(struct sl_buf *out, double d)
     return sl_buf_printf(out, "%.*g", prec, d);
 }
 
+/* Whole-string integer conversion. */
+static bool regex_parse_int(const char *s, long long *ll)
+{
+    char *end;
+
+    errno = 0;
+    *ll = strtoll(s, &end, 10);
+    return *end == '\0' && errno == 0;
+}
+
+/* Whole-string finite double conversion. */
+static bool regex_parse_double(const char *s, double *d)
+{
+    char *end;
+
+    *d = strtod(s, &end);
+    return *end == '\0' && isfinite(*d);
+}
+
+/* "true"/"false" in any case, or NULL. */
+static const char *regex_bool_literal(const char *s)
+{
+    if (strcasecmp(s, "true") == 0) {
+        return "true";
+    }
+    return strcasecmp(s, "false") == 0 ? "false" : NULL;
+}
+
 /* Writes a typed value as JSON; values that do not convert are strings. */
 static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
                              struct sl_str v, enum regex_type t)
 {
-    char *end;
+    const char *s, *lit;
+    long long ll;
+    double d;
     int rc;
 
     /* A NUL inside would end the C string early and let junk through. */
-    if (t == REGEX_STRING || v.len == 0 || memchr(v.ptr, '\0', v.len)) {
+    if (t == REGEX_STRING || v.len == 0 || memchr(v.ptr, '\0', v.len) ||
+        isspace((unsigned char)v.ptr[0])) {
         return sl_json_write_string(out, v.ptr, v.len);
     }
     sl_buf_reset(&ctx->tmp);
@@ -360,27 +391,18 @@ static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
     if (rc != SL_OK) {
         return rc;
     }
-    errno = 0;
-    if (t == REGEX_INTEGER) {
-        long long ll = strtoll(ctx->tmp.data, &end, 10);
-
-        if (*end == '\0' && errno == 0) {
-            return sl_buf_printf(out, "%lld", ll);
-        }
-    } else if (t == REGEX_FLOAT) {
-        double d = strtod(ctx->tmp.data, &end);
-
-        if (regex_is_json_number(ctx->tmp.data)) {
-            return sl_buf_append(out, v.ptr, v.len);
-        }
-        if (*end == '\0' && isfinite(d) && !isspace((unsigned char)v.ptr[0])) {
-            return regex_write_double(out, d);
-        }
-    } else if (strcasecmp(ctx->tmp.data, "true") == 0 ||
-               strcasecmp(ctx->tmp.data, "false") == 0) {
-        return sl_buf_append_str(
-            out, ctx->tmp.data[0] == 't' || ctx->tmp.data[0] == 'T' ? "true"
-                                                                    : "false");
+    s = ctx->tmp.data;
+    if (t == REGEX_INTEGER && regex_parse_int(s, &ll)) {
+        return sl_buf_printf(out, "%lld", ll);
+    }
+    if (t == REGEX_FLOAT && regex_is_json_number(s)) {
+        return sl_buf_append(out, v.ptr, v.len);
+    }
+    if (t == REGEX_FLOAT && regex_parse_double(s, &d)) {
+        return regex_write_double(out, d);
+    }
+    if (t == REGEX_BOOL && (lit = regex_bool_literal(s)) != NULL) {
+        return sl_buf_append_str(out, lit);
     }
     return sl_json_write_string(out, v.ptr, v.len);
 }
