@@ -837,6 +837,19 @@ void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
     engine_block_inputs(e, engine_full_outputs(e));
 }
 
+void sl_engine_push_to(struct sl_engine *e, struct sl_chunk *c, unsigned slot)
+{
+    c->sealed = true;
+    c->route_mask = (uint64_t)1 << slot;
+    c->refs = 1;
+    e->chunks_in_flight++;
+    sl_engine_storage_gauges(e, c, 1);
+    if (sl_output_push(e->outputs[slot]->out, c) != SL_OK) {
+        c->refs = 0;
+        engine_chunk_free(e, c);
+    }
+}
+
 void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,
                         unsigned out_slot, bool delivered)
 {
@@ -975,7 +988,10 @@ void sl_engine_drain(struct sl_engine *e, int64_t grace_ms)
     engine_stop_inputs(e);
     e->drain_deadline_mono_ns =
         grace_ms >= 0 ? sl_time_mono_ns() + grace_ms * SL_NS_PER_MS : 0;
-    e->drain_timer = event_new(e->base, -1, EV_PERSIST, engine_drain_timer_cb, e);
+    if (e->drain_timer == NULL) {
+        e->drain_timer = event_new(e->base, -1, EV_PERSIST,
+                                   engine_drain_timer_cb, e);
+    }
     if (e->drain_timer != NULL) {
         evtimer_add(e->drain_timer, &tv);
     }

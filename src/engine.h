@@ -221,6 +221,13 @@ void sl_engine_health(struct sl_engine *e, struct sl_health *h);
 /* Seals <c> and hands it to its routed outputs (or frees it when none). */
 void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c);
 
+/* Queues sealed chunk <c> to output <slot> only (replay). */
+void sl_engine_push_to(struct sl_engine *e, struct sl_chunk *c, unsigned slot);
+
+/* sluice replay (replay.c). */
+int sl_replay_main(const char *config, const char *output, char **files,
+                   int nfiles);
+
 /* Worker -> main: <c> is done for output <out_slot> (<delivered> false:
  * abandoned at shutdown, kept on disk for the next start).  Any thread. */
 void sl_engine_post_ack(struct sl_engine *e, struct sl_chunk *c,

@@ -441,6 +441,35 @@ static int cmd_plugin_name_of(const char *dir)
     return 1;
 }
 
+static int cmd_replay(int argc, char **argv)
+{
+    const char *config = NULL, *output = NULL;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+            i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc) {
+            output = argv[++i];
+        } else if (argv[i][0] == '-') {
+            break;
+        } else {
+            break;
+        }
+    }
+    if (config == NULL || output == NULL) {
+        fprintf(stderr, "Usage: sluice replay --config FILE --output NAME "
+                        "[DLQFILE...]\n"
+                        "Sends dead-letter records again through output NAME "
+                        "(default: every file\nin storage.path/dlq/NAME/) and "
+                        "removes the lines that were delivered.\n");
+        return 2;
+    }
+    sl_log_setup(SL_LOG_INFO, SL_LOG_FORMAT_AUTO);
+    return sl_replay_main(config, output, argv + i, argc - i);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -489,6 +518,9 @@ int main(int argc, char **argv)
     sl_hostname();
     if (argc > 1 && strcmp(argv[1], "storage") == 0) {
         return sl_storage_main(argc - 2, argv + 2);
+    }
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        return cmd_replay(argc - 1, argv + 1);
     }
     sl_log_setup(SL_LOG_INFO, SL_LOG_FORMAT_AUTO);
     while ((c = getopt_long(argc, argv, "c:Vh", long_opts, NULL)) != -1) {
