@@ -1070,8 +1070,19 @@ static enum sl_flush_result http_flush_result(struct sl_http_flush *f)
         return SL_FLUSH_OK;
     }
     if (retry + perm < f->n || (retry > 0 && perm > 0)) {
-        sl_batch_set_error(f->b, "%zu of %zu records failed (%zu to retry): "
-                                 "%s", retry + perm, f->n, retry, f->error);
+        const char *rr = NULL, *pr = NULL;
+
+        for (i = 0; i < f->n && (rr == NULL || pr == NULL); i++) {
+            if (f->state[i] == 1 && rr == NULL) {
+                rr = f->reason[i] != NULL ? f->reason[i] : "";
+            } else if (f->state[i] == 2 && pr == NULL) {
+                pr = f->reason[i] != NULL ? f->reason[i] : "";
+            }
+        }
+        sl_batch_set_error(f->b, "%zu of %zu records failed; %zu to retry%s%s"
+                                 "; %zu rejected%s%s", retry + perm, f->n,
+                           retry, rr ? ": " : "", rr ? rr : "", perm,
+                           pr ? ": " : "", pr ? pr : "");
     } else {
         sl_batch_set_error(f->b, "%s", f->error);
     }
