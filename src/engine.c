@@ -1135,7 +1135,14 @@ static void health_add_input(struct sl_health *h, struct sl_instance *ins)
     snprintf(it->kind, sizeof(it->kind), "input");
     snprintf(it->plugin, sizeof(it->plugin), "%s", ins->plugin->name);
     it->ok = true;
-    if (ins->paused) {
+    if (ins->blocked) {
+        /* DESIGN 8: not ready while storage is full. */
+        it->ok = false;
+        snprintf(it->status, sizeof(it->status), "blocked");
+        snprintf(it->reason, sizeof(it->reason),
+                 "paused: an output it feeds is at its "
+                 "storage.total_limit_size (overflow: block)");
+    } else if (ins->paused) {
         snprintf(it->status, sizeof(it->status), "paused");
         snprintf(it->reason, sizeof(it->reason),
                  "paused: %llu bytes buffered (mem_buf_limit %llu)",
