@@ -61,14 +61,14 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define SYSLOG_READ_BUDGET (1024 * 1024)
-#define SYSLOG_READ_HIGH (1024 * 1024)
-#define SYSLOG_DGRAM_BYTES (1024 * 1024)
-#define SYSLOG_DGRAM_SLOTS 64
+#define SYSLOG_READ_BUDGET  (1024 * 1024)
+#define SYSLOG_READ_HIGH    (1024 * 1024)
+#define SYSLOG_DGRAM_BYTES  (1024 * 1024)
+#define SYSLOG_DGRAM_SLOTS  64
 #define SYSLOG_DGRAM_ROUNDS 16
-#define SYSLOG_BACKLOG 128
-#define SYSLOG_LEN_DIGITS 10
-#define SYSLOG_PEEK_VECS 8
+#define SYSLOG_BACKLOG      128
+#define SYSLOG_LEN_DIGITS   10
+#define SYSLOG_PEEK_VECS    8
 
 /* ---- the stream framer (exported for tests and fuzzing) ---- */
 
@@ -79,9 +79,8 @@ typedef bool (*sl_syslog_frame_fn)(void *arg, const char *p, size_t n,
 
 struct sl_syslog_framer *sl_syslog_framer_create(size_t max);
 void sl_syslog_framer_destroy(struct sl_syslog_framer *f);
-int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p,
-                          size_t n, size_t *used, sl_syslog_frame_fn fn,
-                          void *arg);
+int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p, size_t n,
+                          size_t *used, sl_syslog_frame_fn fn, void *arg);
 int sl_syslog_framer_finish(struct sl_syslog_framer *f, sl_syslog_frame_fn fn,
                             void *arg);
 
@@ -189,8 +188,7 @@ static size_t framer_lf_step(struct sl_syslog_framer *f, const char *p,
 
 /* Octet counting: MSG-LEN and its space.  Returns bytes used or
  * SL_EPARSE. */
-static long framer_len_step(struct sl_syslog_framer *f, const char *p,
-                            size_t n)
+static long framer_len_step(struct sl_syslog_framer *f, const char *p, size_t n)
 {
     size_t i;
 
@@ -247,13 +245,12 @@ static size_t framer_octet_step(struct sl_syslog_framer *f, const char *p,
 }
 
 /* Picks the framing from the first byte that is not white space. */
-static size_t framer_detect(struct sl_syslog_framer *f, const char *p,
-                            size_t n)
+static size_t framer_detect(struct sl_syslog_framer *f, const char *p, size_t n)
 {
     size_t i = 0;
 
-    while (i < n && (p[i] == '\n' || p[i] == '\r' || p[i] == '\0' ||
-                     p[i] == ' ')) {
+    while (i < n &&
+           (p[i] == '\n' || p[i] == '\r' || p[i] == '\0' || p[i] == ' ')) {
         i++;
     }
     if (i < n) {
@@ -315,9 +312,8 @@ void sl_syslog_framer_destroy(struct sl_syslog_framer *f)
  * rest later.  Returns SL_OK, SL_EPARSE for a malformed octet count (the
  * connection should be closed) or SL_ENOMEM.  Never blocks.
  */
-int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p,
-                          size_t n, size_t *used, sl_syslog_frame_fn fn,
-                          void *arg)
+int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p, size_t n,
+                          size_t *used, sl_syslog_frame_fn fn, void *arg)
 {
     size_t off = 0;
     long k;
@@ -380,9 +376,9 @@ enum in_syslog_mode {
     SYSLOG_UNIX_DGRAM,
 };
 
-static const char *const in_syslog_modes[] = {
-    "udp", "tcp", "tls", "unix_stream", "unix_dgram", NULL
-};
+static const char *const in_syslog_modes[] = { "udp",        "tcp",
+                                               "tls",        "unix_stream",
+                                               "unix_dgram", NULL };
 
 struct in_syslog_conf {
     int mode;
@@ -403,54 +399,95 @@ struct in_syslog_conf {
 
 #define C(f) SL_OPT_FIELD(struct in_syslog_conf, f)
 static const struct sl_option in_syslog_options[] = {
-    { .name = "mode", .type = SL_OPT_ENUM, .def = "udp",
-      .choices = in_syslog_modes, C(mode),
+    { .name = "mode",
+      .type = SL_OPT_ENUM,
+      .def = "udp",
+      .choices = in_syslog_modes,
+      C(mode),
       .desc = "Transport: udp, tcp, tls (TCP with TLS), unix_stream or "
               "unix_dgram (a Unix socket at path)." },
-    { .name = "listen", .type = SL_OPT_STR, .def = "127.0.0.1", C(listen),
+    { .name = "listen",
+      .type = SL_OPT_STR,
+      .def = "127.0.0.1",
+      C(listen),
       .desc = "Address to listen on for udp, tcp and tls. The default "
               "accepts local senders only; use 0.0.0.0 or :: for every "
               "interface." },
-    { .name = "port", .type = SL_OPT_INT, .def = "5140", .min = 0,
-      .max = 65535, C(port),
+    { .name = "port",
+      .type = SL_OPT_INT,
+      .def = "5140",
+      .min = 0,
+      .max = 65535,
+      C(port),
       .desc = "Port for udp, tcp and tls. 0 picks a free port (see "
               "port_file)." },
-    { .name = "port_file", .type = SL_OPT_STR, C(port_file),
+    { .name = "port_file",
+      .type = SL_OPT_STR,
+      C(port_file),
       .desc = "File the bound port is written to once listening, for "
               "port 0." },
-    { .name = "path", .type = SL_OPT_STR, C(path),
+    { .name = "path",
+      .type = SL_OPT_STR,
+      C(path),
       .desc = "Unix socket path for unix_stream and unix_dgram. A stale "
               "socket file is removed at start; the socket is removed at "
               "stop." },
-    { .name = "unix_perm", .type = SL_OPT_STR, .def = "0660", C(unix_perm),
+    { .name = "unix_perm",
+      .type = SL_OPT_STR,
+      .def = "0660",
+      C(unix_perm),
       .desc = "Permissions of the Unix socket, in octal." },
-    { .name = "max_message_size", .type = SL_OPT_SIZE, .def = "64K",
-      .min = 1024, .max = INT64_C(16) << 20, C(max_message_size),
+    { .name = "max_message_size",
+      .type = SL_OPT_SIZE,
+      .def = "64K",
+      .min = 1024,
+      .max = INT64_C(16) << 20,
+      C(max_message_size),
       .desc = "Longest message kept whole. A longer frame or datagram is "
               "cut to this size, ingested and counted in "
               "sluice_input_truncated_messages_total; the rest of the frame "
               "is skipped." },
-    { .name = "max_connections", .type = SL_OPT_INT, .def = "256", .min = 1,
-      .max = 65536, C(max_connections),
+    { .name = "max_connections",
+      .type = SL_OPT_INT,
+      .def = "256",
+      .min = 1,
+      .max = 65536,
+      C(max_connections),
       .desc = "Most stream connections at once. Connections above it are "
               "closed at once and counted in "
               "sluice_input_rejected_connections_total." },
-    { .name = "idle_timeout", .type = SL_OPT_TIME, .def = "5m", .min = 0,
-      .max = INT64_C(86400000), C(idle_timeout),
+    { .name = "idle_timeout",
+      .type = SL_OPT_TIME,
+      .def = "5m",
+      .min = 0,
+      .max = INT64_C(86400000),
+      C(idle_timeout),
       .desc = "A stream connection that sends nothing for this long is "
               "closed. 0 disables the timeout." },
-    { .name = "tls.cert_file", .type = SL_OPT_STR, C(tls_cert_file),
+    { .name = "tls.cert_file",
+      .type = SL_OPT_STR,
+      C(tls_cert_file),
       .desc = "Server certificate chain (PEM) for mode tls." },
-    { .name = "tls.key_file", .type = SL_OPT_STR, C(tls_key_file),
+    { .name = "tls.key_file",
+      .type = SL_OPT_STR,
+      C(tls_key_file),
       .desc = "Private key (PEM) of the server certificate for mode tls." },
-    { .name = "tls.ca_file", .type = SL_OPT_STR, C(tls_ca_file),
+    { .name = "tls.ca_file",
+      .type = SL_OPT_STR,
+      C(tls_ca_file),
       .desc = "CA certificates (PEM) that client certificates must chain "
               "to, with tls.verify_client." },
-    { .name = "tls.verify_client", .type = SL_OPT_BOOL, .def = "off",
+    { .name = "tls.verify_client",
+      .type = SL_OPT_BOOL,
+      .def = "off",
       C(tls_verify_client),
       .desc = "Require a client certificate signed by tls.ca_file." },
-    { .name = "receive_buffer_size", .type = SL_OPT_SIZE, .def = "0",
-      .min = 0, .max = INT64_C(1) << 30, C(receive_buffer_size),
+    { .name = "receive_buffer_size",
+      .type = SL_OPT_SIZE,
+      .def = "0",
+      .min = 0,
+      .max = INT64_C(1) << 30,
+      C(receive_buffer_size),
       .desc = "SO_RCVBUF for udp and unix_dgram sockets. 0 keeps the "
               "operating system's default." },
     SL_OPT_END,
@@ -546,9 +583,8 @@ static void syslog_dgram_ingest(struct in_syslog_ctx *ctx, int n)
                            p[len - 1] == '\r')) {
             len--;
         }
-        if (len > 0 &&
-            sl_input_ingest(ctx->ins, sl_instance_tag(ctx->ins), p, len) !=
-                SL_OK) {
+        if (len > 0 && sl_input_ingest(ctx->ins, sl_instance_tag(ctx->ins), p,
+                                       len) != SL_OK) {
             sl_log_warn(ctx->ins, "cannot ingest a message: out of memory");
         }
     }
@@ -595,8 +631,7 @@ static bool syslog_conn_on_frame(void *arg, const char *p, size_t n,
     if (truncated) {
         sl_metric_add(ctx->m_truncated, 1);
     }
-    if (sl_input_ingest(ctx->ins, sl_instance_tag(ctx->ins), p, n) !=
-        SL_OK) {
+    if (sl_input_ingest(ctx->ins, sl_instance_tag(ctx->ins), p, n) != SL_OK) {
         sl_log_warn(ctx->ins, "cannot ingest a message: out of memory");
     }
     return c->draining || !syslog_paused(ctx);
@@ -723,13 +758,11 @@ static void syslog_conn_log_error(struct syslog_conn *c, short what)
         sl_log_warn(c->ctx->ins, "TLS connection failed: %s", buf);
     } else {
         sl_log_debug(c->ctx->ins, "connection error: %s",
-                     evutil_socket_error_to_string(
-                         EVUTIL_SOCKET_ERROR()));
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     }
 }
 
-static void syslog_conn_on_event(struct bufferevent *bev, short what,
-                                 void *arg)
+static void syslog_conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct syslog_conn *c = arg;
 
@@ -807,8 +840,9 @@ static void syslog_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     (void)salen;
     if (ctx->nconns >= (size_t)ctx->conf->max_connections) {
         sl_metric_add(ctx->m_rejected, 1);
-        sl_log_warn(ctx->ins, "max_connections (%" PRId64 ") reached: "
-                              "closing a new connection",
+        sl_log_warn(ctx->ins,
+                    "max_connections (%" PRId64 ") reached: "
+                    "closing a new connection",
                     ctx->conf->max_connections);
         evutil_closesocket(fd);
         return;
@@ -882,8 +916,8 @@ static void syslog_rcvbuf(struct in_syslog_ctx *ctx, int fd)
     uint64_t v = ctx->conf->receive_buffer_size;
     int size = v > INT32_MAX ? INT32_MAX : (int)v;
 
-    if (v > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
-                            sizeof(size)) != 0) {
+    if (v > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) != 0) {
         sl_log_warn(ctx->ins, "cannot set receive_buffer_size: %s",
                     sl_strerror(sl_rc_from_errno(errno)));
     }
@@ -894,7 +928,8 @@ static int syslog_socket_inet(struct in_syslog_ctx *ctx, int type, int *out,
                               struct sl_err *err)
 {
     struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                              .ai_family = AF_UNSPEC, .ai_socktype = type };
+                              .ai_family = AF_UNSPEC,
+                              .ai_socktype = type };
     struct addrinfo *ai = NULL;
     char port[16];
     int one = 1;
@@ -939,8 +974,8 @@ static int syslog_unlink_stale(const char *path, struct sl_err *err)
         return SL_OK;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        return sl_err_set(err, SL_EEXIST,
-                          "path %s exists and is not a socket", path);
+        return sl_err_set(err, SL_EEXIST, "path %s exists and is not a socket",
+                          path);
     }
     if (unlink(path) != 0) {
         int rc = sl_rc_from_errno(errno);
@@ -975,8 +1010,7 @@ static int syslog_socket_unix(struct in_syslog_ctx *ctx, int type, int *out,
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
         rc = sl_rc_from_errno(errno);
         close(fd);
-        return sl_err_set(err, rc, "cannot bind %s: %s", path,
-                          sl_strerror(rc));
+        return sl_err_set(err, rc, "cannot bind %s: %s", path, sl_strerror(rc));
     }
     ctx->unix_bound = true;
     if (chmod(path, ctx->perm) != 0 ||
@@ -992,8 +1026,7 @@ static int syslog_socket_unix(struct in_syslog_ctx *ctx, int type, int *out,
     return SL_OK;
 }
 
-static int syslog_socket(struct in_syslog_ctx *ctx, int *fd,
-                         struct sl_err *err)
+static int syslog_socket(struct in_syslog_ctx *ctx, int *fd, struct sl_err *err)
 {
     int mode = ctx->conf->mode;
     int type = syslog_is_stream(mode) ? SOCK_STREAM : SOCK_DGRAM;
@@ -1023,8 +1056,9 @@ static int syslog_ssl_init(struct in_syslog_ctx *ctx, struct sl_err *err)
     SSL_CTX *s;
 
     if (c->tls_cert_file == NULL || c->tls_key_file == NULL) {
-        return sl_err_set(err, SL_ECONFIG, "mode tls needs tls.cert_file and "
-                                           "tls.key_file");
+        return sl_err_set(err, SL_ECONFIG,
+                          "mode tls needs tls.cert_file and "
+                          "tls.key_file");
     }
     if (c->tls_verify_client && c->tls_ca_file == NULL) {
         return sl_err_set(err, SL_ECONFIG,
@@ -1043,17 +1077,15 @@ static int syslog_ssl_init(struct in_syslog_ctx *ctx, struct sl_err *err)
     if (SSL_CTX_use_PrivateKey_file(s, c->tls_key_file, SSL_FILETYPE_PEM) !=
             1 ||
         SSL_CTX_check_private_key(s) != 1) {
-        return syslog_ssl_fail(err, "cannot use tls.key_file",
-                               c->tls_key_file);
+        return syslog_ssl_fail(err, "cannot use tls.key_file", c->tls_key_file);
     }
     if (c->tls_ca_file != NULL &&
         SSL_CTX_load_verify_locations(s, c->tls_ca_file, NULL) != 1) {
-        return syslog_ssl_fail(err, "cannot load tls.ca_file",
-                               c->tls_ca_file);
+        return syslog_ssl_fail(err, "cannot load tls.ca_file", c->tls_ca_file);
     }
     if (c->tls_verify_client) {
-        SSL_CTX_set_verify(s, SSL_VERIFY_PEER |
-                                  SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                           NULL);
     }
     return SL_OK;
 }
@@ -1072,8 +1104,10 @@ static int syslog_check_conf(struct in_syslog_ctx *ctx, struct sl_err *err)
                               in_syslog_modes[c->mode]);
         }
         if (strlen(c->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-            return sl_err_set(err, SL_ECONFIG, "path is too long for a Unix "
-                                               "socket: %s", c->path);
+            return sl_err_set(err, SL_ECONFIG,
+                              "path is too long for a Unix "
+                              "socket: %s",
+                              c->path);
         }
     }
     errno = 0;
@@ -1132,8 +1166,8 @@ static void syslog_metrics(struct in_syslog_ctx *ctx)
         "Connections closed for a malformed octet count.", NULL, NULL);
     ctx->m_rejected = sl_metric_counter(
         ins, "sluice_input_rejected_connections_total",
-        "Connections closed at once because max_connections was reached.",
-        NULL, NULL);
+        "Connections closed at once because max_connections was reached.", NULL,
+        NULL);
     ctx->m_conns = sl_metric_gauge(ins, "sluice_input_connections",
                                    "Open stream connections.", NULL, NULL);
 }
@@ -1167,10 +1201,9 @@ static int in_syslog_init(struct sl_instance *ins, void *conf,
 static int syslog_start_stream(struct in_syslog_ctx *ctx, int fd,
                                struct sl_err *err)
 {
-    ctx->lst = evconnlistener_new(sl_instance_base(ctx->ins),
-                                  syslog_on_accept, ctx,
-                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                  -1, fd);
+    ctx->lst = evconnlistener_new(
+        sl_instance_base(ctx->ins), syslog_on_accept, ctx,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (ctx->lst == NULL) {
         close(fd);
         return sl_err_set(err, SL_ENOMEM, "cannot create the listener");

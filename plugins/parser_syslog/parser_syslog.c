@@ -36,11 +36,11 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define SYSLOG_PRI_MAX 191
+#define SYSLOG_PRI_MAX     191
 #define SYSLOG_DEFAULT_PRI 13
-#define SYSLOG_SDNAME_MAX 32
-#define SYSLOG_TAG_MAX 48
-#define SYSLOG_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define SYSLOG_SDNAME_MAX  32
+#define SYSLOG_TAG_MAX     48
+#define SYSLOG_NELEM(a)    (sizeof(a) / sizeof((a)[0]))
 
 enum parser_syslog_mode {
     SYSLOG_MODE_AUTO,
@@ -48,8 +48,8 @@ enum parser_syslog_mode {
     SYSLOG_MODE_RFC3164,
 };
 
-static const char *const parser_syslog_modes[] = { "auto", "rfc5424",
-                                                   "rfc3164", NULL };
+static const char *const parser_syslog_modes[] = { "auto", "rfc5424", "rfc3164",
+                                                   NULL };
 
 struct parser_syslog_conf {
     int mode;
@@ -80,10 +80,10 @@ struct syslog_w {
 };
 
 static const char *const syslog_facilities[] = {
-    "kern",     "user",   "mail",     "daemon",      "auth",   "syslog",
-    "lpr",      "news",   "uucp",     "cron",        "authpriv", "ftp",
-    "ntp",      "security", "console", "solaris-cron", "local0", "local1",
-    "local2",   "local3", "local4",   "local5",      "local6", "local7",
+    "kern",   "user",     "mail",    "daemon",       "auth",     "syslog",
+    "lpr",    "news",     "uucp",    "cron",         "authpriv", "ftp",
+    "ntp",    "security", "console", "solaris-cron", "local0",   "local1",
+    "local2", "local3",   "local4",  "local5",       "local6",   "local7",
 };
 
 static const char *const syslog_severities[] = {
@@ -279,8 +279,7 @@ static bool syslog_sd_element(const char **p, const char *end)
 }
 
 /* STRUCTURED-DATA: "-" or SD-ELEMENTs; validated, raw view in <sd>. */
-static bool syslog_5424_sd(const char **p, const char *end,
-                           struct sl_str *sd)
+static bool syslog_5424_sd(const char **p, const char *end, struct sl_str *sd)
 {
     const char *s = *p;
 
@@ -302,8 +301,7 @@ static bool syslog_5424_sd(const char **p, const char *end,
 }
 
 /* The MSG part: after one space, without a leading BOM. */
-static bool syslog_5424_msg(const char *p, const char *end,
-                            struct sl_str *msg)
+static bool syslog_5424_msg(const char *p, const char *end, struct sl_str *msg)
 {
     if (p == end) {
         *msg = SL_STR_NULL;
@@ -425,31 +423,44 @@ static bool syslog_clock(const char **p, const char *end, int *secs,
     return true;
 }
 
-/* "Mmm dd [YYYY ]hh:mm:ss[.fff]" (day may be space-padded or not). */
-static bool syslog_bsd_time(const char **p, const char *end, int64_t *ns)
+/* "Mmm dd " (day space-padded, zero-padded or not): month and day. */
+static bool syslog_bsd_date(const char **p, const char *end, int *mon, int *day)
 {
     const char *s = *p;
-    int mon = syslog_month(s, end);
-    int day = 0;
-    int year = 0;
-    int secs;
-    int64_t frac;
-    int64_t t;
 
-    if (mon < 0 || end - s < 5 || s[3] != ' ') {
+    *mon = syslog_month(s, end);
+    *day = 0;
+    if (*mon < 0 || end - s < 5 || s[3] != ' ') {
         return false;
     }
     s += 4;
     if (*s == ' ') {
         s++;
     }
-    while (s < end && syslog_is_digit(*s) && day < 100) {
-        day = day * 10 + (*s++ - '0');
+    while (s < end && syslog_is_digit(*s) && *day < 100) {
+        *day = *day * 10 + (*s++ - '0');
     }
-    if (day < 1 || day > 31 || s >= end || *s != ' ') {
+    if (*day < 1 || *day > 31 || s >= end || *s != ' ') {
         return false;
     }
-    s++;
+    *p = s + 1;
+    return true;
+}
+
+/* "Mmm dd [YYYY ]hh:mm:ss[.fff]". */
+static bool syslog_bsd_time(const char **p, const char *end, int64_t *ns)
+{
+    const char *s = *p;
+    int mon;
+    int day;
+    int year = 0;
+    int secs;
+    int64_t frac;
+    int64_t t;
+
+    if (!syslog_bsd_date(&s, end, &mon, &day)) {
+        return false;
+    }
     if (end - s >= 5 && s[4] == ' ' && syslog_digits(s, end, 4, &year)) {
         s += 5;
     }
@@ -483,8 +494,26 @@ static bool syslog_3164_time(const char **p, const char *end, int64_t *ns)
 static bool syslog_is_tag_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           syslog_is_digit(c) || c == '-' || c == '_' || c == '.' ||
-           c == '/' || c == '@';
+           syslog_is_digit(c) || c == '-' || c == '_' || c == '.' || c == '/' ||
+           c == '@';
+}
+
+/* "[pid]" at *<p> ('[' already checked) into <procid>. */
+static bool syslog_3164_pid(const char **p, const char *end,
+                            struct sl_str *procid)
+{
+    const char *pid = *p + 1;
+    const char *s = pid;
+
+    while (s < end && *s != ']' && *s != ' ') {
+        s++;
+    }
+    if (s >= end || *s != ']') {
+        return false;
+    }
+    *procid = sl_str_make(pid, (size_t)(s - pid));
+    *p = s + 1;
+    return true;
 }
 
 /* "tag[pid]: ", "tag: " or "tag " at <p>.  Fills appname, procid and the
@@ -493,7 +522,6 @@ static bool syslog_3164_tag(const char *p, const char *end,
                             struct syslog_msg *m)
 {
     const char *s = p;
-    const char *pid = NULL;
 
     while (s < end && syslog_is_tag_char(*s) && s - p < SYSLOG_TAG_MAX) {
         s++;
@@ -502,16 +530,8 @@ static bool syslog_3164_tag(const char *p, const char *end,
         return false;
     }
     m->appname = sl_str_make(p, (size_t)(s - p));
-    if (s < end && *s == '[') {
-        pid = ++s;
-        while (s < end && *s != ']' && *s != ' ') {
-            s++;
-        }
-        if (s >= end || *s != ']') {
-            return false;
-        }
-        m->procid = sl_str_make(pid, (size_t)(s - pid));
-        s++;
+    if (s < end && *s == '[' && !syslog_3164_pid(&s, end, &m->procid)) {
+        return false;
     }
     if (s < end && *s == ':') {
         s++;
@@ -606,8 +626,7 @@ static void syslog_w_str(struct syslog_w *w, struct sl_str s)
 }
 
 /* A string field, unless it is absent. */
-static void syslog_w_field(struct syslog_w *w, const char *key,
-                           struct sl_str s)
+static void syslog_w_field(struct syslog_w *w, const char *key, struct sl_str s)
 {
     if (s.ptr == NULL || s.len == 0) {
         return;
@@ -662,8 +681,8 @@ static void syslog_w_sd_element(struct parser_syslog_ctx *ctx,
         first = false;
         syslog_w_str(w, name);
         syslog_w_raw(w, ":", 1);
-        syslog_w_str(w, syslog_sd_unescape(
-                            ctx, sl_str_make(v, (size_t)(q - 1 - v)), w));
+        syslog_w_str(
+            w, syslog_sd_unescape(ctx, sl_str_make(v, (size_t)(q - 1 - v)), w));
     }
     syslog_w_raw(w, "}", 1);
     *p = q + 1;
@@ -701,10 +720,8 @@ static int syslog_write(struct parser_syslog_ctx *ctx,
     n = snprintf(num, sizeof(num), "%d", m->pri);
     syslog_w_key(&w, "pri");
     syslog_w_raw(&w, num, (size_t)n);
-    syslog_w_field(&w, "facility",
-                   sl_str_cstr(syslog_facilities[m->pri >> 3]));
-    syslog_w_field(&w, "severity",
-                   sl_str_cstr(syslog_severities[m->pri & 7]));
+    syslog_w_field(&w, "facility", sl_str_cstr(syslog_facilities[m->pri >> 3]));
+    syslog_w_field(&w, "severity", sl_str_cstr(syslog_severities[m->pri & 7]));
     syslog_w_field(&w, "hostname", m->hostname);
     syslog_w_field(&w, "appname", m->appname);
     syslog_w_field(&w, "procid", m->procid);
@@ -745,15 +762,15 @@ static int syslog_split(const struct parser_syslog_ctx *ctx, const char *p,
     return syslog_3164(p, end, has_pri == 1, m);
 }
 
-static int parser_syslog_parse(struct sl_instance *ins, const char *p,
-                               size_t n, struct sl_parse_result *res)
+static int parser_syslog_parse(struct sl_instance *ins, const char *p, size_t n,
+                               struct sl_parse_result *res)
 {
     struct parser_syslog_ctx *ctx = sl_instance_ctx(ins);
     struct syslog_msg m;
     int rc;
 
-    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r' ||
-                     p[n - 1] == '\0')) {
+    while (n > 0 &&
+           (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == '\0')) {
         n--;
     }
     if (res->scratch == NULL) {

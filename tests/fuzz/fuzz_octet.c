@@ -22,15 +22,14 @@ typedef bool (*sl_syslog_frame_fn)(void *arg, const char *p, size_t n,
 extern struct sl_syslog_framer *sl_syslog_framer_create(size_t max);
 extern void sl_syslog_framer_destroy(struct sl_syslog_framer *f);
 extern int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p,
-                                 size_t n, size_t *used,
-                                 sl_syslog_frame_fn fn, void *arg);
+                                 size_t n, size_t *used, sl_syslog_frame_fn fn,
+                                 void *arg);
 extern int sl_syslog_framer_finish(struct sl_syslog_framer *f,
                                    sl_syslog_frame_fn fn, void *arg);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool fuzz_octet_frame(void *arg, const char *p, size_t n,
-                             bool truncated)
+static bool fuzz_octet_frame(void *arg, const char *p, size_t n, bool truncated)
 {
     size_t max = *(const size_t *)arg;
 

@@ -39,9 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     res.body = SL_STR_NULL;
     res.ts_ns = 0;
     rc = sl_instance_parse(ins, (const char *)data + 1, size - 1, &res);
-    if (rc == SL_OK &&
-        (res.body.len < 2 || res.body.ptr[0] != '{' ||
-         res.body.ptr[res.body.len - 1] != '}')) {
+    if (rc == SL_OK && (res.body.len < 2 || res.body.ptr[0] != '{' ||
+                        res.body.ptr[res.body.len - 1] != '}')) {
         abort();
     }
     sl_buf_fini(&scratch);

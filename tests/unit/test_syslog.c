@@ -28,14 +28,14 @@ typedef bool (*sl_syslog_frame_fn)(void *arg, const char *p, size_t n,
 extern struct sl_syslog_framer *sl_syslog_framer_create(size_t max);
 extern void sl_syslog_framer_destroy(struct sl_syslog_framer *f);
 extern int sl_syslog_framer_feed(struct sl_syslog_framer *f, const char *p,
-                                 size_t n, size_t *used,
-                                 sl_syslog_frame_fn fn, void *arg);
+                                 size_t n, size_t *used, sl_syslog_frame_fn fn,
+                                 void *arg);
 extern int sl_syslog_framer_finish(struct sl_syslog_framer *f,
                                    sl_syslog_frame_fn fn, void *arg);
 
 /* 2026-11-21T00:00:00Z */
 #define DAY0_S INT64_C(1795219200)
-#define NS(s) ((int64_t)(s)*SL_NS_PER_S)
+#define NS(s)  ((int64_t)(s)*SL_NS_PER_S)
 
 static struct sl_buf scratch;
 
@@ -55,8 +55,8 @@ static struct sl_instance *make(const char *yaml)
 }
 
 /* Parses <n> bytes; returns the body (static) or NULL on SL_EPARSE. */
-static const char *parse_n(struct sl_instance *ins, const char *line,
-                           size_t n, int64_t *ts)
+static const char *parse_n(struct sl_instance *ins, const char *line, size_t n,
+                           int64_t *ts)
 {
     static char body[8192];
     struct sl_parse_result res = { .scratch = &scratch };
@@ -77,8 +77,7 @@ static const char *parse_n(struct sl_instance *ins, const char *line,
     return body;
 }
 
-static const char *parse(struct sl_instance *ins, const char *line,
-                         int64_t *ts)
+static const char *parse(struct sl_instance *ins, const char *line, int64_t *ts)
 {
     return parse_n(ins, line, strlen(line), ts);
 }
@@ -137,15 +136,19 @@ static void test_corpus_3164(void **state)
 
     (void)state;
     assert_string_equal(
-        parse(ins, "<34>Nov  1 22:14:15 web01 su: 'su root' failed for alice "
-                   "on /dev/pts/8", &ts),
+        parse(ins,
+              "<34>Nov  1 22:14:15 web01 su: 'su root' failed for alice "
+              "on /dev/pts/8",
+              &ts),
         "{\"pri\":34,\"facility\":\"auth\",\"severity\":\"crit\","
         "\"hostname\":\"web01\",\"appname\":\"su\",\"message\":\"'su root' "
         "failed for alice on /dev/pts/8\"}");
     assert_int_equal((ts / SL_NS_PER_S) % 86400, 22 * 3600 + 14 * 60 + 15);
     assert_string_equal(
-        parse(ins, "<30>Nov 21 04:42:37 systemd[1]: Started Daily apt "
-                   "upgrade.", &ts),
+        parse(ins,
+              "<30>Nov 21 04:42:37 systemd[1]: Started Daily apt "
+              "upgrade.",
+              &ts),
         "{\"pri\":30,\"facility\":\"daemon\",\"severity\":\"info\","
         "\"appname\":\"systemd\",\"procid\":\"1\",\"message\":\"Started "
         "Daily apt upgrade.\"}");
@@ -157,8 +160,10 @@ static void test_corpus_3164(void **state)
         "\"procid\":\"42\",\"message\":\"msg\"}");
     assert_int_equal(ts, NS(DAY0_S + 4 * 3600 + 42 * 60 + 37) + 516088000);
     assert_string_equal(
-        parse(ins, "<189>52: *Nov 21 04:42:37.123: %LINK-3-UPDOWN: Interface "
-                   "Gi0/1, changed state to down", &ts),
+        parse(ins,
+              "<189>52: *Nov 21 04:42:37.123: %LINK-3-UPDOWN: Interface "
+              "Gi0/1, changed state to down",
+              &ts),
         "{\"pri\":189,\"facility\":\"local7\",\"severity\":\"notice\","
         "\"message\":\"52: *Nov 21 04:42:37.123: %LINK-3-UPDOWN: Interface "
         "Gi0/1, changed state to down\"}");
@@ -167,21 +172,23 @@ static void test_corpus_3164(void **state)
                         "{" USER_NOTICE ",\"hostname\":\"web01\","
                         "\"appname\":\"app\",\"message\":\"no pri\"}");
     assert_bsd_time(ts, 4, 42, 37);
-    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37 web01 app msg text",
-                              NULL),
-                        "{" USER_NOTICE ",\"hostname\":\"web01\","
-                        "\"appname\":\"app\",\"message\":\"msg text\"}");
     assert_string_equal(
-        parse(ins, "<11>Nov 21 04:42:37 web01 java[77]: Exception in thread "
-                   "\"main\"\n\tat Foo.bar(Foo.java:10)", NULL),
+        parse(ins, "<13>Nov 21 04:42:37 web01 app msg text", NULL),
+        "{" USER_NOTICE ",\"hostname\":\"web01\","
+        "\"appname\":\"app\",\"message\":\"msg text\"}");
+    assert_string_equal(
+        parse(ins,
+              "<11>Nov 21 04:42:37 web01 java[77]: Exception in thread "
+              "\"main\"\n\tat Foo.bar(Foo.java:10)",
+              NULL),
         "{\"pri\":11,\"facility\":\"user\",\"severity\":\"err\","
         "\"hostname\":\"web01\",\"appname\":\"java\",\"procid\":\"77\","
         "\"message\":\"Exception in thread \\\"main\\\"\\n\\tat "
         "Foo.bar(Foo.java:10)\"}");
-    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37 web01 app: msg\r\n",
-                              NULL),
-                        "{" USER_NOTICE ",\"hostname\":\"web01\","
-                        "\"appname\":\"app\",\"message\":\"msg\"}");
+    assert_string_equal(
+        parse(ins, "<13>Nov 21 04:42:37 web01 app: msg\r\n", NULL),
+        "{" USER_NOTICE ",\"hostname\":\"web01\","
+        "\"appname\":\"app\",\"message\":\"msg\"}");
     sl_instance_destroy(ins);
 }
 
@@ -207,16 +214,19 @@ static void test_corpus_5424(void **state)
                         "\"'su root' failed for lonvick on /dev/pts/8\"}");
     assert_int_equal(ts, NS(DAY0_S + 4 * 3600 + 40 * 60) + 3000000);
     assert_string_equal(
-        parse(ins, "<165>1 2026-11-21T22:14:15.003000+05:30 192.0.2.1 myproc "
-                   "8710 - - %% It's time to make the do-nuts.", &ts),
+        parse(ins,
+              "<165>1 2026-11-21T22:14:15.003000+05:30 192.0.2.1 myproc "
+              "8710 - - %% It's time to make the do-nuts.",
+              &ts),
         "{\"pri\":165,\"facility\":\"local4\",\"severity\":\"notice\","
         "\"hostname\":\"192.0.2.1\",\"appname\":\"myproc\",\"procid\":"
         "\"8710\",\"message\":\"%% It's time to make the do-nuts.\"}");
     assert_int_equal(ts, NS(DAY0_S + 16 * 3600 + 44 * 60 + 15) + 3000000);
     assert_string_equal(
-        parse(ins, "<165>1 2026-11-21T04:40:00Z host app - - "
-                   "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
-                   "eventID=\"1011\"][examplePriority@32473 class=\"high\"]",
+        parse(ins,
+              "<165>1 2026-11-21T04:40:00Z host app - - "
+              "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" "
+              "eventID=\"1011\"][examplePriority@32473 class=\"high\"]",
               NULL),
         "{\"pri\":165,\"facility\":\"local4\",\"severity\":\"notice\","
         "\"hostname\":\"host\",\"appname\":\"app\",\"sd\":{"
@@ -224,22 +234,28 @@ static void test_corpus_5424(void **state)
         "\"Application\",\"eventID\":\"1011\"},\"examplePriority@32473\":"
         "{\"class\":\"high\"}}}");
     assert_string_equal(
-        parse(ins, "<132>1 2026-11-21T04:42:47.516088+00:00 vm myapp - ID47 "
-                   "[timeQuality tzKnown=\"1\" isSynced=\"0\"][meta@32473 "
-                   "req=\"a\\\"b\\]c\\\\d\"] hello \"world\"", NULL),
+        parse(ins,
+              "<132>1 2026-11-21T04:42:47.516088+00:00 vm myapp - ID47 "
+              "[timeQuality tzKnown=\"1\" isSynced=\"0\"][meta@32473 "
+              "req=\"a\\\"b\\]c\\\\d\"] hello \"world\"",
+              NULL),
         "{\"pri\":132,\"facility\":\"local0\",\"severity\":\"warning\","
         "\"hostname\":\"vm\",\"appname\":\"myapp\",\"msgid\":\"ID47\","
         "\"sd\":{\"timeQuality\":{\"tzKnown\":\"1\",\"isSynced\":\"0\"},"
         "\"meta@32473\":{\"req\":\"a\\\"b]c\\\\d\"}},\"message\":"
         "\"hello \\\"world\\\"\"}");
-    assert_string_equal(parse(ins, "<13>1 2026-11-21T04:40:00 host app - - - "
-                                   "no offset", &ts),
+    assert_string_equal(parse(ins,
+                              "<13>1 2026-11-21T04:40:00 host app - - - "
+                              "no offset",
+                              &ts),
                         "{" USER_NOTICE ",\"hostname\":\"host\","
                         "\"appname\":\"app\",\"message\":\"no offset\"}");
     assert_int_equal(ts, NS(DAY0_S + 4 * 3600 + 40 * 60));
     assert_null(parse(ins, "<192>1 - - - - - - bad pri", NULL));
-    assert_string_equal(parse(ins, "<13>1 - host app - - [x@1 "
-                                   "k=\"unterminated] msg", &ts),
+    assert_string_equal(parse(ins,
+                              "<13>1 - host app - - [x@1 "
+                              "k=\"unterminated] msg",
+                              &ts),
                         "{" USER_NOTICE ",\"message\":\"1 - host app - - "
                         "[x@1 k=\\\"unterminated] msg\"}");
     assert_int_equal(ts, 0);
@@ -253,8 +269,10 @@ static void test_5424_details(void **state)
 
     (void)state;
     /* Other backslashes are kept with their byte; empty values. */
-    assert_string_equal(parse(ins, "<13>1 - h a p m [x@1 k=\"a\\nb\" e=\"\" "
-                                   "k=\"2\"] m", NULL),
+    assert_string_equal(parse(ins,
+                              "<13>1 - h a p m [x@1 k=\"a\\nb\" e=\"\" "
+                              "k=\"2\"] m",
+                              NULL),
                         "{" USER_NOTICE ",\"hostname\":\"h\",\"appname\":"
                         "\"a\",\"procid\":\"p\",\"msgid\":\"m\",\"sd\":{"
                         "\"x@1\":{\"k\":\"a\\\\nb\",\"e\":\"\",\"k\":\"2\"}},"
@@ -265,7 +283,10 @@ static void test_5424_details(void **state)
     /* A BOM alone, and invalid UTF-8 escaped as \xNN text. */
     assert_string_equal(parse(ins, "<13>1 - - - - - - \xEF\xBB\xBF", NULL),
                         "{" USER_NOTICE "}");
-    assert_string_equal(parse(ins, "<13>1 - - - - - - a\xff" "b", NULL),
+    assert_string_equal(parse(ins,
+                              "<13>1 - - - - - - a\xff"
+                              "b",
+                              NULL),
                         "{" USER_NOTICE ",\"message\":\"a\\\\xffb\"}");
     /* A NUL inside the message is kept, trailing NULs are stripped. */
     assert_string_equal(parse_n(ins, nul, sizeof(nul) - 1, NULL),
@@ -279,13 +300,12 @@ static void test_3164_variants(void **state)
     int64_t ts = -1;
 
     (void)state;
-    assert_string_equal(parse(ins, "<13>Nov 21 2026 04:42:37 web01 app: m",
-                              &ts),
-                        "{" USER_NOTICE ",\"hostname\":\"web01\","
-                        "\"appname\":\"app\",\"message\":\"m\"}");
+    assert_string_equal(
+        parse(ins, "<13>Nov 21 2026 04:42:37 web01 app: m", &ts),
+        "{" USER_NOTICE ",\"hostname\":\"web01\","
+        "\"appname\":\"app\",\"message\":\"m\"}");
     assert_int_equal(ts, NS(DAY0_S + 4 * 3600 + 42 * 60 + 37));
-    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37.123 web01 app: m",
-                              &ts),
+    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37.123 web01 app: m", &ts),
                         "{" USER_NOTICE ",\"hostname\":\"web01\","
                         "\"appname\":\"app\",\"message\":\"m\"}");
     assert_int_equal(ts % SL_NS_PER_S, 123000000);
@@ -300,15 +320,15 @@ static void test_3164_variants(void **state)
                         "{" USER_NOTICE ",\"appname\":\"app\","
                         "\"message\":\"m\"}");
     /* No tag: the message starts right after the hostname. */
-    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37 fw %ASA-3-1: text",
-                              NULL),
-                        "{" USER_NOTICE ",\"hostname\":\"fw\","
-                        "\"message\":\"%ASA-3-1: text\"}");
+    assert_string_equal(
+        parse(ins, "<13>Nov 21 04:42:37 fw %ASA-3-1: text", NULL),
+        "{" USER_NOTICE ",\"hostname\":\"fw\","
+        "\"message\":\"%ASA-3-1: text\"}");
     /* rsyslog's #012 escapes stay as they are. */
-    assert_string_equal(parse(ins, "<13>Nov 21 04:42:37 h j[7]: a#012#011b",
-                              NULL),
-                        "{" USER_NOTICE ",\"hostname\":\"h\",\"appname\":"
-                        "\"j\",\"procid\":\"7\",\"message\":\"a#012#011b\"}");
+    assert_string_equal(
+        parse(ins, "<13>Nov 21 04:42:37 h j[7]: a#012#011b", NULL),
+        "{" USER_NOTICE ",\"hostname\":\"h\",\"appname\":"
+        "\"j\",\"procid\":\"7\",\"message\":\"a#012#011b\"}");
     /* A PRI and nothing recognisable: the rest is the message. */
     assert_string_equal(parse(ins, "<13>hello world", &ts),
                         "{" USER_NOTICE ",\"message\":\"hello world\"}");
@@ -357,8 +377,17 @@ static void test_facility_severity(void **state)
 static void test_invalid(void **state)
 {
     static const char *const bad[] = {
-        "<192>Nov 21 04:42:37 h a: m", "<1000>x", "<abc>x", "<>x", "<13",
-        "<013", "<-1>x", "hello world", "", "\r\n", "Nov 99 04:42:37 h a: m",
+        "<192>Nov 21 04:42:37 h a: m",
+        "<1000>x",
+        "<abc>x",
+        "<>x",
+        "<13",
+        "<013",
+        "<-1>x",
+        "hello world",
+        "",
+        "\r\n",
+        "Nov 99 04:42:37 h a: m",
         "Nov 21 25:42:37 h a: m",
     };
     struct sl_instance *ins = make(NULL);
@@ -582,8 +611,8 @@ static void test_framer_bad_length(void **state)
         struct frames out = { 0 };
         size_t used = 0;
 
-        assert_int_equal(sl_syslog_framer_feed(f, bad[i], strlen(bad[i]),
-                                               &used, on_frame, &out),
+        assert_int_equal(sl_syslog_framer_feed(f, bad[i], strlen(bad[i]), &used,
+                                               on_frame, &out),
                          SL_EPARSE);
         sl_syslog_framer_destroy(f);
     }
@@ -598,9 +627,8 @@ static void test_framer_pause_and_eof(void **state)
     size_t off;
 
     (void)state;
-    assert_int_equal(sl_syslog_framer_feed(f, s, strlen(s), &used, on_frame,
-                                           &out),
-                     SL_OK);
+    assert_int_equal(
+        sl_syslog_framer_feed(f, s, strlen(s), &used, on_frame, &out), SL_OK);
     assert_int_equal(out.n, 1);
     assert_int_equal(used, 8); /* stopped right after the first frame */
     off = used;
@@ -616,9 +644,8 @@ static void test_framer_pause_and_eof(void **state)
     assert_string_equal(out.msg[3], "<13");
     assert_true(out.trunc[3]);
     /* After finish the framer detects again (LF this time). */
-    assert_int_equal(sl_syslog_framer_feed(f, "<1>x\n", 5, &used, on_frame,
-                                           &out),
-                     SL_OK);
+    assert_int_equal(
+        sl_syslog_framer_feed(f, "<1>x\n", 5, &used, on_frame, &out), SL_OK);
     assert_string_equal(out.msg[4], "<1>x");
     assert_int_equal(sl_syslog_framer_feed(f, "12", 2, &used, on_frame, &out),
                      SL_OK);
