@@ -333,3 +333,41 @@ def test_max_connections_and_idle_timeout(sluice_factory, tmp_path):
     a.close()
     b.close()
     assert read_ndjson(out)[0]["message"] == "one"
+
+
+def test_udp_overrun_counted_while_paused(sluice_factory, tmp_path):
+    """With the output down and mem_buf_limit reached, UDP datagrams are
+    still read but dropped and counted as overruns."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens there: the tcp output keeps retrying
+    port_file = tmp_path / "syslog.port"
+    s = sluice_factory(f"""
+pipeline:
+  inputs:
+    - name: syslog
+      mode: udp
+      port: 0
+      port_file: {yq(port_file)}
+      mem_buf_limit: 64K
+  outputs:
+    - name: tcp
+      match: '*'
+      host: 127.0.0.1
+      port: {dead_port}
+""").start()
+    port = wait_for(lambda: port_file.exists() and
+                    port_file.read_text().strip().isdigit() and
+                    int(port_file.read_text()), 10, "syslog port file")
+    payload = b"<13>1 - h app - - - " + b"p" * 900
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        def send_some():
+            for _ in range(50):
+                c.sendto(payload, ("127.0.0.1", port))
+            return s.metric("sluice_input_dropped_records_total",
+                            plugin="syslog", reason="overrun") > 0
+        wait_for(send_some, 15, "overrun drops", step=0.1)
+    assert s.metric("sluice_input_paused", plugin="syslog") == 1
+    assert s.metric("sluice_input_records_total", plugin="syslog") >= 64
+    assert s.running()
