@@ -131,9 +131,9 @@ static int grep_rule_init(struct filter_grep_rule *rule, const char *opt,
     if (rc != SL_OK) {
         return rc;
     }
-    rule->re = pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
-                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode,
-                             &eoff, NULL);
+    rule->re =
+        pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
     if (rule->re == NULL) {
         pcre2_get_error_message(ecode, msg, sizeof(msg));
         sl_accessor_fini(&rule->acc);

@@ -73,14 +73,13 @@ static const struct modify_kind_info modify_kinds[] = {
     [MODIFY_ADD] = { "add", MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
     [MODIFY_SET] = { "set", MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
     [MODIFY_COND_KEY_EXISTS] = { "key_exists", MODIFY_ARGS_KEY, "KEY" },
-    [MODIFY_COND_KEY_ABSENT] = { "key_does_not_exist", MODIFY_ARGS_KEY,
-                                 "KEY" },
+    [MODIFY_COND_KEY_ABSENT] = { "key_does_not_exist", MODIFY_ARGS_KEY, "KEY" },
     [MODIFY_COND_VALUE_EQUALS] = { "key_value_equals", MODIFY_ARGS_KEY_VALUE,
                                    "KEY VALUE" },
     [MODIFY_COND_VALUE_DIFFERS] = { "key_value_does_not_equal",
                                     MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
-    [MODIFY_COND_VALUE_MATCHES] = { "key_value_matches",
-                                    MODIFY_ARGS_KEY_REGEX, "KEY REGEX" },
+    [MODIFY_COND_VALUE_MATCHES] = { "key_value_matches", MODIFY_ARGS_KEY_REGEX,
+                                    "KEY REGEX" },
 };
 
 #define MODIFY_NKINDS (sizeof(modify_kinds) / sizeof(modify_kinds[0]))
@@ -202,9 +201,9 @@ static int modify_regex(struct modify_item *it, struct sl_str pat,
     PCRE2_SIZE eoff = 0;
     PCRE2_UCHAR msg[256];
 
-    it->re = pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
-                           PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff,
-                           NULL);
+    it->re =
+        pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
     if (it->re == NULL) {
         pcre2_get_error_message(ecode, msg, sizeof(msg));
         return sl_err_set(err, SL_ECONFIG,
@@ -304,8 +303,8 @@ static int modify_cond_compile(struct modify_item *it, const char *entry,
     modify_split(entry, &name, &rest);
     for (k = MODIFY_COND_KEY_EXISTS; k < MODIFY_NKINDS; k++) {
         if (sl_str_eq_cstr(name, modify_kinds[k].name)) {
-            return modify_item_compile(it, (enum modify_kind)k, rest.ptr,
-                                       entry, err);
+            return modify_item_compile(it, (enum modify_kind)k, rest.ptr, entry,
+                                       err);
         }
     }
     return sl_err_set(err, SL_ECONFIG,
@@ -349,9 +348,9 @@ static int modify_ops_compile(struct filter_modify_ctx *ctx,
 
         for (i = 0; i < l->n; i++) {
             /* Count first, so that a failure frees this item too. */
-            rc = modify_item_compile(&ctx->ops[ctx->nops++],
-                                     (enum modify_kind)k, l->v[i], l->v[i],
-                                     err);
+            rc =
+                modify_item_compile(&ctx->ops[ctx->nops++], (enum modify_kind)k,
+                                    l->v[i], l->v[i], err);
             if (rc != SL_OK) {
                 return rc;
             }
@@ -372,8 +371,8 @@ static int modify_conds_compile(struct filter_modify_ctx *ctx,
         return sl_err_set(err, SL_ENOMEM, "modify: out of memory");
     }
     for (i = 0; i < c->condition.n; i++) {
-        rc = modify_cond_compile(&ctx->conds[ctx->nconds++],
-                                 c->condition.v[i], err);
+        rc = modify_cond_compile(&ctx->conds[ctx->nconds++], c->condition.v[i],
+                                 err);
         if (rc != SL_OK) {
             return rc;
         }
@@ -433,8 +432,8 @@ fail:
 static bool modify_match(struct filter_modify_ctx *ctx, const pcre2_code *re,
                          struct sl_str text)
 {
-    return pcre2_match(re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""), text.len,
-                       0, 0, ctx->md, NULL) >= 0;
+    return pcre2_match(re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""), text.len, 0,
+                       0, ctx->md, NULL) >= 0;
 }
 
 static bool modify_cond_holds(struct filter_modify_ctx *ctx,
@@ -536,11 +535,10 @@ static bool modify_remove_regex(struct filter_modify_ctx *ctx,
     return changed;
 }
 
-static bool modify_set_string(const struct modify_item *it,
-                              struct sl_record *r, struct sl_json *dom)
+static bool modify_set_string(const struct modify_item *it, struct sl_record *r,
+                              struct sl_json *dom)
 {
-    struct sl_json *v = sl_json_new_string(r->arena, it->value,
-                                           it->value_len);
+    struct sl_json *v = sl_json_new_string(r->arena, it->value, it->value_len);
 
     return v != NULL && sl_accessor_set(&it->key, r->arena, dom, v) == SL_OK;
 }

@@ -3,9 +3,10 @@
  *
  * The path template takes strftime conversions, evaluated on the event
  * time in UTC, and ${tag}, ${tag[N]} (the Nth dot-separated part of the
- * tag, from 0) and ${hostname}.  Substituted values are sanitised so that a
- * tag can never climb out of the directory: any byte outside
- * [A-Za-z0-9._-] becomes '_', and so does a leading dot.
+ * tag, from 0), ${hostname} and ${env:NAME}.  Values from the record and
+ * the host are sanitised so that a tag can never climb out of the
+ * directory: any byte outside [A-Za-z0-9._-] becomes '_', and so does a
+ * leading dot.
  *
  * Each worker keeps its own small cache of open descriptors by resolved
  * path (at most FILE_FDS_MAX; the least recently used is closed first, and
@@ -34,10 +35,10 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define FILE_FDS_MAX 64
-#define FILE_IDLE_NS (60 * SL_NS_PER_S)
+#define FILE_FDS_MAX    64
+#define FILE_IDLE_NS    (60 * SL_NS_PER_S)
 #define FILE_RECHECK_NS (5 * SL_NS_PER_S)
-#define FILE_KEEP_MAX (8u << 20)
+#define FILE_KEEP_MAX   (8u << 20)
 
 enum file_time_format {
     FILE_TIME_RFC3339,
@@ -88,9 +89,8 @@ struct out_file_worker {
 };
 
 static const char *const file_formats[] = { "json_lines", NULL };
-static const char *const file_time_formats[] = { "rfc3339", "epoch",
-                                                 "epoch_ms", "epoch_ns",
-                                                 NULL };
+static const char *const file_time_formats[] = { "rfc3339", "epoch", "epoch_ms",
+                                                 "epoch_ns", NULL };
 
 static const struct sl_option out_file_options[] = {
     { .name = "path",
@@ -99,7 +99,7 @@ static const struct sl_option out_file_options[] = {
       SL_OPT_FIELD(struct out_file_conf, path),
       .desc = "Path of the file to append to. Takes strftime conversions "
               "(event time, UTC) and ${tag}, ${tag[N]} (Nth dot-separated "
-              "part of the tag, from 0) and ${hostname}, e.g. "
+              "part of the tag, from 0), ${hostname} and ${env:NAME}, e.g. "
               "./var/out/${tag}-%Y-%m-%d.ndjson." },
     { .name = "mkdir",
       .type = SL_OPT_BOOL,
@@ -144,8 +144,7 @@ static int file_env_init(struct file_env *e, const char *time_key,
     e->tag_key = tag_key;
     e->time_format = time_format;
     if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key,
-                                  strlen(time_key));
+        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
         if (rc == SL_OK) {
             rc = sl_buf_putc(&e->time_prefix, ':');
         }
@@ -194,8 +193,7 @@ static int file_env_time(const struct file_env *e, int64_t ns,
         return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
                              frac / SL_NS_PER_MS);
     case FILE_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64,
-                             s * 1000 + frac / SL_NS_PER_MS);
+        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
     case FILE_TIME_EPOCH_NS:
         return sl_buf_printf(out, "%" PRId64, ns);
     default:
@@ -277,6 +275,30 @@ static struct sl_str file_tag_part(struct sl_str tag, unsigned long n)
     return sl_str_make("", 0);
 }
 
+/* Appends the environment variable <name> (<len> bytes), with '%'
+ * doubled for strftime; the operator's value is kept as it is (it may
+ * hold a directory).  Unset: SL_EINVAL. */
+static int file_path_env(struct sl_buf *fmt, const char *name, size_t len)
+{
+    char key[128];
+    const char *v;
+    int rc = SL_OK;
+
+    if (len >= sizeof(key)) {
+        return SL_EINVAL;
+    }
+    memcpy(key, name, len);
+    key[len] = '\0';
+    v = getenv(key);
+    if (v == NULL) {
+        return SL_EINVAL;
+    }
+    for (; rc == SL_OK && *v != '\0'; v++) {
+        rc = *v == '%' ? sl_buf_append(fmt, "%%", 2) : sl_buf_putc(fmt, *v);
+    }
+    return rc;
+}
+
 /* Expands one ${name} at <name> (<len> bytes) into <fmt>. */
 static int file_path_var(struct sl_buf *fmt, const char *name, size_t len,
                          struct sl_str tag, const char *hostname)
@@ -289,6 +311,9 @@ static int file_path_var(struct sl_buf *fmt, const char *name, size_t len,
     }
     if (len == 8 && memcmp(name, "hostname", 8) == 0) {
         return file_path_value(fmt, sl_str_cstr(hostname));
+    }
+    if (len > 4 && memcmp(name, "env:", 4) == 0) {
+        return file_path_env(fmt, name + 4, len - 4);
     }
     if (len > 5 && memcmp(name, "tag[", 4) == 0 && name[len - 1] == ']' &&
         name[4] >= '0' && name[4] <= '9') {
@@ -322,12 +347,12 @@ static int file_path_expand(const char *tpl, struct sl_str tag,
             return sl_err_set(err, SL_EINVAL,
                               "file: unterminated '${' in path '%s'", tpl);
         }
-        rc = file_path_var(fmt, p + 2, (size_t)(close - p - 2), tag,
-                           hostname);
+        rc = file_path_var(fmt, p + 2, (size_t)(close - p - 2), tag, hostname);
         if (rc == SL_EINVAL) {
             return sl_err_set(err, SL_EINVAL,
                               "file: unknown variable '%.*s' in path '%s' "
-                              "(expected ${tag}, ${tag[N]} or ${hostname})",
+                              "(expected ${tag}, ${tag[N]}, ${hostname} or "
+                              "${env:NAME} of a set variable)",
                               (int)(close - p + 1), p, tpl);
         }
         p = close + 1;
@@ -587,14 +612,13 @@ static enum sl_flush_result out_file_flush(struct sl_batch *b,
     int rc;
 
     sl_buf_reset(&wk->out);
-    rc = file_path_expand(o->conf->path, sl_batch_tag(b), o->hostname,
-                          &wk->fmt, NULL);
+    rc = file_path_expand(o->conf->path, sl_batch_tag(b), o->hostname, &wk->fmt,
+                          NULL);
     if (rc == SL_OK) {
         rc = file_env_tag(&o->env, sl_batch_tag(b), &wk->tagm);
     }
     if (rc != SL_OK) {
-        sl_batch_set_error(b, "cannot format the batch: %s",
-                           sl_strerror(rc));
+        sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
         return SL_FLUSH_RETRY;
     }
     rc = file_flush_records(o, wk, b);
@@ -641,8 +665,8 @@ static int out_file_worker_init(struct sl_instance *ins, struct sl_worker *w,
     sl_buf_init(&wk->tagm, 0);
     sl_buf_init(&wk->fmt, PATH_MAX * 2);
     sl_worker_set_ctx(w, wk);
-    wk->idle_timer = event_new(sl_worker_base(w), -1, EV_PERSIST,
-                               file_idle_cb, wk);
+    wk->idle_timer =
+        event_new(sl_worker_base(w), -1, EV_PERSIST, file_idle_cb, wk);
     if (wk->idle_timer == NULL || event_add(wk->idle_timer, &tv) != 0) {
         out_file_worker_exit(ins, w);
         return sl_err_set(err, SL_ENOMEM, "file: cannot arm the idle timer");

@@ -54,9 +54,9 @@ struct out_stdout {
 };
 
 struct out_stdout_worker {
-    struct sl_buf out;    /* the batch's bytes */
-    struct sl_buf tagm;   /* "\"<tag_key>\":\"<tag>\"" for this batch */
-    struct sl_arena dom;  /* pretty: one record's DOM */
+    struct sl_buf out;   /* the batch's bytes */
+    struct sl_buf tagm;  /* "\"<tag_key>\":\"<tag>\"" for this batch */
+    struct sl_arena dom; /* pretty: one record's DOM */
 };
 
 /* Keep at most this much buffer memory per worker between batches. */
@@ -108,8 +108,7 @@ static int stdout_env_init(struct stdout_env *e, const char *time_key,
     e->tag_key = tag_key;
     e->time_format = time_format;
     if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key,
-                                  strlen(time_key));
+        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
         if (rc == SL_OK) {
             rc = sl_buf_putc(&e->time_prefix, ':');
         }
@@ -159,8 +158,7 @@ static int stdout_env_time(const struct stdout_env *e, int64_t ns,
         return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
                              frac / SL_NS_PER_MS);
     case STDOUT_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64,
-                             s * 1000 + frac / SL_NS_PER_MS);
+        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
     case STDOUT_TIME_EPOCH_NS:
         return sl_buf_printf(out, "%" PRId64, ns);
     default:
@@ -171,8 +169,8 @@ static int stdout_env_time(const struct stdout_env *e, int64_t ns,
 
 /* Appends one line: the record with the envelope spliced in, and "\n". */
 static int stdout_env_line(const struct stdout_env *e,
-                           const struct sl_buf *tagm,
-                           const struct sl_event *ev, struct sl_buf *out)
+                           const struct sl_buf *tagm, const struct sl_event *ev,
+                           struct sl_buf *out)
 {
     struct sl_str body = ev->body;
     int rc;
@@ -219,8 +217,7 @@ static int stdout_env_batch(const struct stdout_env *e, struct sl_batch *b,
         extra += e->time_prefix.len + tagm->len + 40;
     }
     if (rc == SL_OK) {
-        rc = sl_buf_reserve(out, sl_batch_bytes(b) +
-                                     sl_batch_count(b) * extra);
+        rc = sl_buf_reserve(out, sl_batch_bytes(b) + sl_batch_count(b) * extra);
     }
     sl_batch_iter_init(b, &it);
     while (rc == SL_OK && sl_batch_next(b, &it, &ev)) {
@@ -288,19 +285,18 @@ static int stdout_pretty_value(struct sl_buf *out, const struct sl_json *v,
     }
 }
 
-static int stdout_pretty_record(struct out_stdout_worker *wk,
-                                struct sl_str tag, const struct sl_event *ev)
+static int stdout_pretty_record(struct out_stdout_worker *wk, struct sl_str tag,
+                                const struct sl_event *ev)
 {
     struct sl_json *dom = NULL;
     char t[64];
     size_t n = sl_time_format_rfc3339(ev->ts_ns, 3, t, sizeof(t));
-    int rc = sl_buf_printf(&wk->out, "[%.*s] %.*s\n", SL_STR_FMT(tag), (int)n,
-                           t);
+    int rc =
+        sl_buf_printf(&wk->out, "[%.*s] %.*s\n", SL_STR_FMT(tag), (int)n, t);
 
     sl_arena_reset(&wk->dom);
-    if (rc == SL_OK &&
-        sl_json_parse(&wk->dom, ev->body.ptr, ev->body.len, &dom, NULL) ==
-            SL_OK) {
+    if (rc == SL_OK && sl_json_parse(&wk->dom, ev->body.ptr, ev->body.len, &dom,
+                                     NULL) == SL_OK) {
         rc = stdout_pretty_value(&wk->out, dom, 0);
     } else if (rc == SL_OK) {
         rc = sl_buf_append_sl(&wk->out, ev->body);
@@ -308,8 +304,7 @@ static int stdout_pretty_record(struct out_stdout_worker *wk,
     return rc == SL_OK ? sl_buf_putc(&wk->out, '\n') : rc;
 }
 
-static int stdout_pretty_batch(struct out_stdout_worker *wk,
-                               struct sl_batch *b)
+static int stdout_pretty_batch(struct out_stdout_worker *wk, struct sl_batch *b)
 {
     struct sl_batch_iter it;
     struct sl_event ev;
@@ -364,8 +359,7 @@ static enum sl_flush_result out_stdout_flush(struct sl_batch *b,
         rc = stdout_env_batch(&o->env, b, &wk->tagm, &wk->out);
     }
     if (rc != SL_OK) {
-        sl_batch_set_error(b, "cannot format the batch: %s",
-                           sl_strerror(rc));
+        sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
         return SL_FLUSH_RETRY;
     }
     rc = stdout_write_all(STDOUT_FILENO, wk->out.data, wk->out.len);
@@ -396,8 +390,7 @@ static int out_stdout_worker_init(struct sl_instance *ins, struct sl_worker *w,
     return SL_OK;
 }
 
-static void out_stdout_worker_exit(struct sl_instance *ins,
-                                   struct sl_worker *w)
+static void out_stdout_worker_exit(struct sl_instance *ins, struct sl_worker *w)
 {
     struct out_stdout_worker *wk = sl_worker_ctx(w);
 

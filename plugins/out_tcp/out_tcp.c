@@ -75,10 +75,10 @@ struct tcp_env {
 struct out_tcp {
     const struct out_tcp_conf *conf;
     struct tcp_env env;
-    SSL_CTX *ssl_ctx;              /* NULL without tls */
-    struct sockaddr_storage addr;  /* when the host is a numeric address */
-    socklen_t addrlen;             /* 0: resolve the host name */
-    const char *tls_name;          /* SNI and verified name */
+    SSL_CTX *ssl_ctx;             /* NULL without tls */
+    struct sockaddr_storage addr; /* when the host is a numeric address */
+    socklen_t addrlen;            /* 0: resolve the host name */
+    const char *tls_name;         /* SNI and verified name */
     bool tls_name_is_ip;
 };
 
@@ -98,8 +98,8 @@ struct out_tcp_worker {
 };
 
 static const char *const tcp_formats[] = { "json_lines", NULL };
-static const char *const tcp_time_formats[] = { "rfc3339", "epoch",
-                                                "epoch_ms", "epoch_ns", NULL };
+static const char *const tcp_time_formats[] = { "rfc3339", "epoch", "epoch_ms",
+                                                "epoch_ns", NULL };
 
 static const struct sl_option out_tcp_options[] = {
     { .name = "host",
@@ -190,7 +190,7 @@ static const struct sl_option out_tcp_options[] = {
 /* ---- line envelope (same logic in out_stdout.c and out_file.c) ---- */
 
 static int tcp_env_init(struct tcp_env *e, const char *time_key,
-                           int time_format, const char *tag_key)
+                        int time_format, const char *tag_key)
 {
     int rc = SL_OK;
 
@@ -198,8 +198,7 @@ static int tcp_env_init(struct tcp_env *e, const char *time_key,
     e->tag_key = tag_key;
     e->time_format = time_format;
     if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key,
-                                  strlen(time_key));
+        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
         if (rc == SL_OK) {
             rc = sl_buf_putc(&e->time_prefix, ':');
         }
@@ -214,7 +213,7 @@ static bool tcp_env_on(const struct tcp_env *e)
 
 /* Builds the tag member of a batch into <tagm> (empty without tag_key). */
 static int tcp_env_tag(const struct tcp_env *e, struct sl_str tag,
-                          struct sl_buf *tagm)
+                       struct sl_buf *tagm)
 {
     int rc;
 
@@ -232,8 +231,7 @@ static int tcp_env_tag(const struct tcp_env *e, struct sl_str tag,
     return rc;
 }
 
-static int tcp_env_time(const struct tcp_env *e, int64_t ns,
-                           struct sl_buf *out)
+static int tcp_env_time(const struct tcp_env *e, int64_t ns, struct sl_buf *out)
 {
     char t[64];
     int64_t s = ns / SL_NS_PER_S;
@@ -249,8 +247,7 @@ static int tcp_env_time(const struct tcp_env *e, int64_t ns,
         return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
                              frac / SL_NS_PER_MS);
     case TCP_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64,
-                             s * 1000 + frac / SL_NS_PER_MS);
+        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
     case TCP_TIME_EPOCH_NS:
         return sl_buf_printf(out, "%" PRId64, ns);
     default:
@@ -260,9 +257,8 @@ static int tcp_env_time(const struct tcp_env *e, int64_t ns,
 }
 
 /* Appends one line: the record with the envelope spliced in, and "\n". */
-static int tcp_env_line(const struct tcp_env *e,
-                           const struct sl_buf *tagm,
-                           const struct sl_event *ev, struct sl_buf *out)
+static int tcp_env_line(const struct tcp_env *e, const struct sl_buf *tagm,
+                        const struct sl_event *ev, struct sl_buf *out)
 {
     struct sl_str body = ev->body;
     int rc;
@@ -296,7 +292,7 @@ static int tcp_env_line(const struct tcp_env *e,
 
 /* Builds every line of <b> into <out>, in one buffer sized once. */
 static int tcp_env_batch(const struct tcp_env *e, struct sl_batch *b,
-                            struct sl_buf *tagm, struct sl_buf *out)
+                         struct sl_buf *tagm, struct sl_buf *out)
 {
     struct sl_batch_iter it;
     struct sl_event ev;
@@ -309,8 +305,7 @@ static int tcp_env_batch(const struct tcp_env *e, struct sl_batch *b,
         extra += e->time_prefix.len + tagm->len + 40;
     }
     if (rc == SL_OK) {
-        rc = sl_buf_reserve(out, sl_batch_bytes(b) +
-                                     sl_batch_count(b) * extra);
+        rc = sl_buf_reserve(out, sl_batch_bytes(b) + sl_batch_count(b) * extra);
     }
     sl_batch_iter_init(b, &it);
     while (rc == SL_OK && sl_batch_next(b, &it, &ev)) {
@@ -361,9 +356,8 @@ static void tcp_describe(struct out_tcp_worker *wk, short what, char *msg,
 {
     int err = EVUTIL_SOCKET_ERROR();
     int dns = bufferevent_socket_get_dns_error(wk->bev);
-    unsigned long ssl = wk->t->ssl_ctx != NULL
-                            ? bufferevent_get_openssl_error(wk->bev)
-                            : 0;
+    unsigned long ssl =
+        wk->t->ssl_ctx != NULL ? bufferevent_get_openssl_error(wk->bev) : 0;
     const char *stage = wk->connected ? "connection" : "connect";
 
     if (what & BEV_EVENT_TIMEOUT) {
@@ -382,9 +376,8 @@ static void tcp_describe(struct out_tcp_worker *wk, short what, char *msg,
         snprintf(msg, len, "TLS %s to %s:%" PRId64 ": %s", stage,
                  wk->t->conf->host, wk->t->conf->port, e);
     } else {
-        snprintf(msg, len, "%s to %s:%" PRId64 ": %s", stage,
-                 wk->t->conf->host, wk->t->conf->port,
-                 evutil_socket_error_to_string(err));
+        snprintf(msg, len, "%s to %s:%" PRId64 ": %s", stage, wk->t->conf->host,
+                 wk->t->conf->port, evutil_socket_error_to_string(err));
     }
 }
 
@@ -452,10 +445,9 @@ static struct bufferevent *tcp_bev_new(struct out_tcp_worker *wk)
         SSL_set_tlsext_host_name(ssl, t->tls_name);
     }
     if (t->conf->tls_verify &&
-        (t->tls_name_is_ip
-             ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-                                             t->tls_name) != 1
-             : SSL_set1_host(ssl, t->tls_name) != 1)) {
+        (t->tls_name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+                                                           t->tls_name) != 1
+                           : SSL_set1_host(ssl, t->tls_name) != 1)) {
         SSL_free(ssl);
         return NULL;
     }
@@ -490,13 +482,14 @@ static int tcp_connect(struct out_tcp_worker *wk)
             wk->bev, (const struct sockaddr *)&t->addr, (int)t->addrlen);
     } else {
         if (wk->dns == NULL) {
-            wk->dns = evdns_base_new(wk->base,
-                                     EVDNS_BASE_INITIALIZE_NAMESERVERS);
+            wk->dns =
+                evdns_base_new(wk->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
         }
-        rc = wk->dns == NULL ? -1
-                             : bufferevent_socket_connect_hostname(
-                                   wk->bev, wk->dns, AF_UNSPEC, t->conf->host,
-                                   (int)t->conf->port);
+        rc = wk->dns == NULL
+                 ? -1
+                 : bufferevent_socket_connect_hostname(wk->bev, wk->dns,
+                                                       AF_UNSPEC, t->conf->host,
+                                                       (int)t->conf->port);
     }
     if (rc != 0) {
         tcp_close(wk);
@@ -512,8 +505,7 @@ static enum sl_flush_result out_tcp_flush(struct sl_batch *b,
     int rc = tcp_env_batch(&wk->t->env, b, &wk->tagm, &wk->out);
 
     if (rc != SL_OK) {
-        sl_batch_set_error(b, "cannot format the batch: %s",
-                           sl_strerror(rc));
+        sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
         return SL_FLUSH_RETRY;
     }
     if (wk->bev == NULL && tcp_connect(wk) != SL_OK) {
@@ -605,8 +597,7 @@ static bool tcp_is_ip(const char *s)
     return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
-static int tcp_ssl_fail(struct sl_err *err, const char *what,
-                        const char *file)
+static int tcp_ssl_fail(struct sl_err *err, const char *what, const char *file)
 {
     char e[256];
 
@@ -667,8 +658,7 @@ static void out_tcp_exit(struct sl_instance *ins)
     sl_instance_set_ctx(ins, NULL);
 }
 
-static int out_tcp_init(struct sl_instance *ins, void *conf,
-                        struct sl_err *err)
+static int out_tcp_init(struct sl_instance *ins, void *conf, struct sl_err *err)
 {
     const struct out_tcp_conf *c = conf;
     struct out_tcp *t = sl_calloc(1, sizeof(*t));

@@ -102,8 +102,8 @@ static void expect_body(struct sl_instance *ins, const char *body,
 
 static void test_grep_regex(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_grep,
-                                   "{regex: 'level ^(error|warn)$'}");
+    struct sl_instance *ins =
+        make(&sl_plugin_filter_grep, "{regex: 'level ^(error|warn)$'}");
 
     (void)state;
     assert_true(kept(ins, "{\"level\":\"error\",\"msg\":\"x\"}"));
@@ -118,8 +118,8 @@ static void test_grep_regex(void **state)
 
 static void test_grep_exclude(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_grep,
-                                   "{exclude: 'path ^/health'}");
+    struct sl_instance *ins =
+        make(&sl_plugin_filter_grep, "{exclude: 'path ^/health'}");
 
     (void)state;
     assert_false(kept(ins, "{\"path\":\"/healthz\"}"));
@@ -170,9 +170,9 @@ static void test_grep_or(void **state)
 
 static void test_grep_exclude_wins(void **state)
 {
-    struct sl_instance *and_ins = make(&sl_plugin_filter_grep,
-                                       "{regex: 'level ^error$', "
-                                       "exclude: 'svc ^test', logical_op: and}");
+    struct sl_instance *and_ins =
+        make(&sl_plugin_filter_grep, "{regex: 'level ^error$', "
+                                     "exclude: 'svc ^test', logical_op: and}");
     struct sl_instance *or_ins =
         make(&sl_plugin_filter_grep,
              "{regex: ['level ^error$', 'code ^5'], exclude: ['svc ^test', "
@@ -193,9 +193,9 @@ static void test_grep_exclude_wins(void **state)
 
 static void test_grep_exclude_only_or(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_grep,
-                                   "{exclude: ['a ^x$', 'b ^y$'], "
-                                   "logical_op: or}");
+    struct sl_instance *ins =
+        make(&sl_plugin_filter_grep, "{exclude: ['a ^x$', 'b ^y$'], "
+                                     "logical_op: or}");
 
     (void)state;
     assert_true(kept(ins, "{\"a\":\"z\"}"));
@@ -238,16 +238,14 @@ static void test_grep_unicode(void **state)
 static void test_grep_errors(void **state)
 {
     (void)state;
-    expect_error(&sl_plugin_filter_grep, "{regex: 'level ^(error'}",
-                 "offset");
+    expect_error(&sl_plugin_filter_grep, "{regex: 'level ^(error'}", "offset");
     expect_error(&sl_plugin_filter_grep, "{exclude: 'level [a-'}",
                  "invalid regex");
     expect_error(&sl_plugin_filter_grep, "{regex: 'level'}",
                  "grep: 'regex' expects 'KEY REGEX', got 'level'");
-    expect_error(&sl_plugin_filter_grep, "{logical_op: and}",
-                 "at least one");
-    expect_error(&sl_plugin_filter_grep,
-                 "{regex: 'a b', logical_op: xor}", "xor");
+    expect_error(&sl_plugin_filter_grep, "{logical_op: and}", "at least one");
+    expect_error(&sl_plugin_filter_grep, "{regex: 'a b', logical_op: xor}",
+                 "xor");
     expect_error(&sl_plugin_filter_grep, "{regexp: 'a b'}", "regexp");
 }
 
@@ -297,9 +295,8 @@ static void test_modify_add(void **state)
 
 static void test_modify_remove(void **state)
 {
-    struct sl_instance *ins =
-        make(&sl_plugin_filter_modify,
-             "{remove: [password, '$user[''token'']']}");
+    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+                                   "{remove: [password, '$user[''token'']']}");
 
     (void)state;
     expect_body(ins,
@@ -324,16 +321,16 @@ static void test_modify_remove_regex(void **state)
 
 static void test_modify_rename(void **state)
 {
-    struct sl_instance *ins =
-        make(&sl_plugin_filter_modify, "{rename: ['msg message', 'lvl level']}");
+    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+                                   "{rename: ['msg message', 'lvl level']}");
 
     (void)state;
     /* In place: the member keeps its position. */
     expect_body(ins, "{\"a\":1,\"msg\":\"hi\",\"b\":2}", SL_FILTER_MODIFIED,
                 "{\"a\":1,\"message\":\"hi\",\"b\":2}");
     /* Overwrites the destination. */
-    expect_body(ins, "{\"level\":\"old\",\"lvl\":\"new\"}",
-                SL_FILTER_MODIFIED, "{\"level\":\"new\"}");
+    expect_body(ins, "{\"level\":\"old\",\"lvl\":\"new\"}", SL_FILTER_MODIFIED,
+                "{\"level\":\"new\"}");
     /* Only when the source exists. */
     expect_body(ins, "{\"message\":\"x\"}", SL_FILTER_KEEP,
                 "{\"message\":\"x\"}");
@@ -343,8 +340,7 @@ static void test_modify_rename(void **state)
 static void test_modify_rename_nested(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify,
-             "{rename: '$req[''ua''] user_agent'}");
+        make(&sl_plugin_filter_modify, "{rename: '$req[''ua''] user_agent'}");
 
     (void)state;
     expect_body(ins, "{\"req\":{\"ua\":\"curl\",\"m\":\"GET\"}}",
@@ -399,9 +395,10 @@ static void test_modify_conditions(void **state)
              "'key_value_matches e ^ab+c$']}");
 
     (void)state;
-    expect_body(ins, "{\"a\":0,\"c\":200,\"d\":\"y\",\"e\":\"abbc\"}",
-                SL_FILTER_MODIFIED,
-                "{\"a\":0,\"c\":200,\"d\":\"y\",\"e\":\"abbc\",\"hit\":\"yes\"}");
+    expect_body(
+        ins, "{\"a\":0,\"c\":200,\"d\":\"y\",\"e\":\"abbc\"}",
+        SL_FILTER_MODIFIED,
+        "{\"a\":0,\"c\":200,\"d\":\"y\",\"e\":\"abbc\",\"hit\":\"yes\"}");
     expect_body(ins, "{\"c\":200,\"d\":\"y\",\"e\":\"abbc\"}", SL_FILTER_KEEP,
                 "{\"c\":200,\"d\":\"y\",\"e\":\"abbc\"}");
     expect_body(ins, "{\"a\":0,\"b\":1,\"c\":200,\"d\":\"y\",\"e\":\"abbc\"}",
