@@ -508,6 +508,12 @@ static enum sl_flush_result out_tcp_flush(struct sl_batch *b,
         sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
         return SL_FLUSH_RETRY;
     }
+    /* One batch in flight per worker: a second one would be completed by
+     * the first one's callbacks. */
+    if (wk->pending != NULL) {
+        sl_batch_set_error(b, "a batch is already in flight");
+        return SL_FLUSH_RETRY;
+    }
     if (wk->bev == NULL && tcp_connect(wk) != SL_OK) {
         sl_batch_set_error(b, "cannot start connecting to %s:%" PRId64,
                            wk->t->conf->host, wk->t->conf->port);
