@@ -31,6 +31,7 @@
 #include "sluice/banned.h"
 
 const struct sl_option *sl_engine_service_options(void);
+int sl_audit_main(int argc, char **argv);
 
 struct sl_daemon {
     struct event_base *base;
@@ -521,6 +522,9 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "replay") == 0) {
         return cmd_replay(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "audit") == 0) {
+        return sl_audit_main(argc - 2, argv + 2);
     }
     sl_log_setup(SL_LOG_INFO, SL_LOG_FORMAT_AUTO);
     while ((c = getopt_long(argc, argv, "c:Vh", long_opts, NULL)) != -1) {

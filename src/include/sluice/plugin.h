@@ -167,6 +167,22 @@ const char *sl_instance_storage_path(const struct sl_instance *ins);
 /* The local host name, for records and templates. */
 const char *sl_hostname(void);
 
+/* ---- parsers, for filters (main thread only) ---- */
+
+/* The engine's parser instance named <name>: one from the config's
+ * "parsers:" section or a built-in default (json, logfmt, syslog).  NULL
+ * when there is none, or when <ins> is a standalone instance (no engine).
+ * The parser is borrowed: it lives as long as <ins>'s engine.  Call it at
+ * init, not per record. */
+struct sl_instance *sl_parser_lookup(struct sl_instance *ins,
+                                     const char *name);
+
+/* Parses <n> bytes at <p> with <parser> (from sl_parser_lookup) into
+ * <res>; res->scratch is the caller's buffer and is reset first.  Returns
+ * what the parser returns: SL_OK, SL_EPARSE or SL_ENOMEM. */
+int sl_parser_parse(struct sl_instance *parser, const char *p, size_t n,
+                    struct sl_parse_result *res);
+
 /* ---- inputs (main thread only) ---- */
 
 /* Appends one record with an already compact JSON object <body>: runs the
