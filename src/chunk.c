@@ -16,6 +16,10 @@
 #include "sluice/banned.h"
 
 #define CHUNK_INITIAL_CAP (64 * 1024)
+/* Up to this sealing size the whole chunk is allocated at once: pages a
+ * chunk never fills are never touched, so they cost address space, not
+ * memory, and growing never copies. */
+#define CHUNK_MAX_PREALLOC ((size_t)16 << 20)
 
 static uint64_t chunk_next_id;
 static int64_t chunk_boot_ns;
@@ -89,7 +93,7 @@ static int chunk_reserve(struct sl_chunk *c, size_t n)
     if (c->cap - c->len >= n) {
         return SL_OK;
     }
-    ncap = c->cap == 0 ? CHUNK_INITIAL_CAP : c->cap;
+    ncap = c->cap == 0 ? (c->max <= CHUNK_MAX_PREALLOC ? c->max : CHUNK_INITIAL_CAP) : c->cap;
     while (ncap - c->len < n) {
         ncap *= 2;
     }
