@@ -55,6 +55,8 @@ struct sl_chunk {
     char **acked;            /* outputs recorded as done (recovered) */
     size_t nacked;
     bool mem_released;       /* frames left memory at seal (filesystem) */
+    uint64_t first_seq;      /* input's append count before its 1st record */
+    struct sl_chunk *in_prev, *in_next; /* the input's outstanding chunks */
     bool abandoned;          /* an output gave it up at shutdown: keep file */
 };
 

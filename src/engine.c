@@ -686,6 +686,9 @@ static void engine_chunk_free(struct sl_engine *e, struct sl_chunk *c)
     if (c->input != NULL && !c->mem_released) {
         sl_input_release(c->input, c->len);
     }
+    if (c->input != NULL) {
+        sl_input_chunk_done(c->input, c);
+    }
     if (c->sealed) {
         e->chunks_in_flight--;
         sl_engine_storage_gauges(e, c, -1);
@@ -1029,6 +1032,7 @@ static void engine_free_open_chunks(struct sl_engine *e)
             struct sl_chunk *c = v;
 
             ins->buffered -= c->len;
+            sl_input_chunk_done(ins, c);
             if (c->fs && c->records == 0) {
                 sl_chunk_fs_remove(c);
             }

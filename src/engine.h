@@ -116,6 +116,9 @@ struct sl_instance {
     uint64_t out_mask;          /* outputs its tags were routed to */
     bool blocked;               /* paused by an output's storage limit */
     char *chunk_dir;            /* filesystem storage: where its chunks go */
+    uint64_t append_seq;        /* records appended so far */
+    uint64_t delivered_seq;     /* all records before this one are done */
+    struct sl_chunk *out_head, *out_tail; /* outstanding chunks, in order */
     struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
     struct sl_chunk *last_chunk;  /* fast path: last tag appended to */
     struct sl_metric *m_records, *m_bytes, *m_parse_fail, *m_paused;
@@ -247,6 +250,9 @@ void sl_input_set_blocked(struct sl_instance *ins, bool blocked);
 /* Storage gauges: <sign> +1 when chunk <c> is sealed, -1 when freed. */
 void sl_engine_storage_gauges(struct sl_engine *e, const struct sl_chunk *c,
                               int sign);
+
+/* Chunk <c> of <ins> is done (freed): may advance the delivered mark. */
+void sl_input_chunk_done(struct sl_instance *ins, struct sl_chunk *c);
 
 /* Input accounting: called when a chunk of <ins> is freed. */
 void sl_input_release(struct sl_instance *ins, size_t bytes);

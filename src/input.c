@@ -81,6 +81,48 @@ void sl_input_set_blocked(struct sl_instance *ins, bool blocked)
     input_apply_pause(ins, was);
 }
 
+uint64_t sl_input_mark(const struct sl_instance *ins)
+{
+    return ins->append_seq;
+}
+
+uint64_t sl_input_delivered(const struct sl_instance *ins)
+{
+    return ins->delivered_seq;
+}
+
+/* The delivered mark: everything before the oldest outstanding chunk's
+ * first record (or everything appended, when none is outstanding). */
+static void input_advance_delivered(struct sl_instance *ins)
+{
+    uint64_t mark = ins->out_head != NULL ? ins->out_head->first_seq
+                                          : ins->append_seq;
+
+    if (mark <= ins->delivered_seq) {
+        return;
+    }
+    ins->delivered_seq = mark;
+    if (ins->plugin->delivered != NULL && !ins->stopped) {
+        ins->plugin->delivered(ins, mark);
+    }
+}
+
+void sl_input_chunk_done(struct sl_instance *ins, struct sl_chunk *c)
+{
+    if (c->in_prev != NULL) {
+        c->in_prev->in_next = c->in_next;
+    } else if (ins->out_head == c) {
+        ins->out_head = c->in_next;
+    }
+    if (c->in_next != NULL) {
+        c->in_next->in_prev = c->in_prev;
+    } else if (ins->out_tail == c) {
+        ins->out_tail = c->in_prev;
+    }
+    c->in_prev = c->in_next = NULL;
+    input_advance_delivered(ins);
+}
+
 void sl_input_release(struct sl_instance *ins, size_t bytes)
 {
     ins->buffered = ins->buffered > bytes ? ins->buffered - bytes : 0;
@@ -210,6 +252,14 @@ static struct sl_chunk *input_open_chunk(struct sl_instance *ins,
             return NULL;
         }
         c->input = ins;
+        c->first_seq = ins->append_seq;
+        c->in_prev = ins->out_tail;
+        if (ins->out_tail != NULL) {
+            ins->out_tail->in_next = c;
+        } else {
+            ins->out_head = c;
+        }
+        ins->out_tail = c;
         if (ins->chunk_dir != NULL &&
             sl_chunk_fs_create(c, ins->chunk_dir,
                                ins->engine->svc.storage_checksum,
@@ -219,6 +269,7 @@ static struct sl_chunk *input_open_chunk(struct sl_instance *ins,
             sl_log_error(ins, "%s; buffering in memory", err.msg);
         }
         if (sl_strmap_put(&ins->open_chunks, tag, c) != SL_OK) {
+            sl_input_chunk_done(ins, c);
             sl_chunk_destroy(c);
             return NULL;
         }
@@ -251,6 +302,7 @@ static int input_store(struct sl_instance *ins, struct sl_str tag,
     if (rc != SL_OK) {
         return rc;
     }
+    ins->append_seq++;
     ins->buffered += c->len - before;
     if (c->len >= c->max) {
         input_seal(ins, c);
@@ -323,6 +375,7 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
         r.arena = &e->arena;
         if (!input_filter(e, route, &r)) {
             sl_arena_reset(&e->arena);
+            ins->append_seq++;
             return SL_OK;
         }
         if (!sl_str_eq(r.tag, tag)) {
@@ -337,6 +390,7 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
     }
     if (mask == 0) {
         sl_metric_add(e->m_unrouted, 1);
+        ins->append_seq++;
         rc = SL_OK;
     } else {
         rc = input_store(ins, tag, ts_ns, body);

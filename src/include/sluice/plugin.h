@@ -145,6 +145,14 @@ struct sl_plugin {
     /* Inputs: the parser used when the instance sets no "parser" (NULL:
      * lines become {"log": line}). */
     const char *default_parser;
+
+    /* Inputs (optional): every record appended before <mark> (see
+     * sl_input_mark) has been handled by every output it was routed to:
+     * delivered, or given up by the configuration (dead-letter queue,
+     * overflow drop) — or dropped by a filter.  Called on the main thread,
+     * with marks that only grow.  Use it to acknowledge to the sender only
+     * after delivery (Kafka offsets, HEC acks with ack_mode: delivered). */
+    void (*delivered)(struct sl_instance *ins, uint64_t mark);
 };
 
 /* ---- every instance ---- */
@@ -213,6 +221,15 @@ int sl_input_ingest_json(struct sl_instance *ins, struct sl_str tag,
  * storage it does nothing.  Returns SL_OK or an I/O error (then do not
  * acknowledge). */
 int sl_input_commit(struct sl_instance *ins);
+
+/* A position in this input's stream of appended records: the number of
+ * records appended so far.  Pair it with the plugin's delivered callback:
+ * once delivered(mark) is called with a mark >= this value, everything
+ * appended before this call was handled by every routed output. */
+uint64_t sl_input_mark(const struct sl_instance *ins);
+
+/* The highest mark already reported delivered (0 at start). */
+uint64_t sl_input_delivered(const struct sl_instance *ins);
 
 /* True while the engine wants the input to stop reading. */
 bool sl_input_paused(const struct sl_instance *ins);
