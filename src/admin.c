@@ -142,6 +142,28 @@ static void admin_metrics(struct sl_admin *a, struct evhttp_request *req,
     sl_buf_fini(&b);
 }
 
+static void admin_storage(struct sl_admin *a, struct evhttp_request *req,
+                          int arg)
+{
+    struct sl_buf b;
+    int rc;
+
+    (void)arg;
+    sl_buf_init(&b, ADMIN_MAX_RESPONSE);
+    rc = a->hooks.storage != NULL ? a->hooks.storage(a->hooks.arg, &b)
+                                  : sl_buf_append_str(&b, "{}");
+    if (rc == SL_OK) {
+        rc = sl_buf_putc(&b, '\n');
+    }
+    if (rc != SL_OK) {
+        admin_reply_error(req, 500, "Internal Server Error", sl_strerror(rc),
+                          NULL);
+    } else {
+        admin_reply(req, 200, "OK", "application/json", &b);
+    }
+    sl_buf_fini(&b);
+}
+
 /* Asks the hooks for a snapshot, filling what they left out. */
 static void admin_health_get(const struct sl_admin *a, struct sl_health *h)
 {
@@ -291,6 +313,7 @@ static const struct admin_route admin_routes[] = {
     { .path = "/health", .fn = admin_health, .arg = ADMIN_HEALTH_ALL },
     { .path = "/health/live", .fn = admin_health, .arg = ADMIN_HEALTH_LIVE },
     { .path = "/health/ready", .fn = admin_health, .arg = ADMIN_HEALTH_READY },
+    { .path = "/api/v1/storage", .fn = admin_storage, .arg = 0 },
 };
 
 /* Every request: route by path, then check the method. */

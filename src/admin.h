@@ -6,6 +6,7 @@
  *                         components:[...]} 200, or 503 when not ready
  *   GET /health/live      200 while the loop turns
  *   GET /health/ready     200 when ready, else 503 with reasons
+ *   GET /api/v1/storage   chunks and bytes per input and output
  * Everything else: 404 JSON; a method other than GET/HEAD: 405.
  * Main thread only.  The server outlives reloads: it asks the hooks for
  * the current engine's health on each request.
@@ -15,6 +16,7 @@
 
 #include "health.h"
 #include "metrics.h"
+#include "sluice/buf.h"
 #include "sluice/error.h"
 
 struct event_base;
@@ -24,6 +26,8 @@ struct sl_admin_hooks {
     void *arg;
     /* Fills <h> (zeroed by the caller). */
     void (*health)(void *arg, struct sl_health *h);
+    /* GET /api/v1/storage: appends the JSON report to <out>. */
+    int (*storage)(void *arg, struct sl_buf *out);
 };
 
 /* Binds <listen>:<port> (port 0 picks a free one, see sl_admin_port).

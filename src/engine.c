@@ -1068,7 +1068,9 @@ void sl_engine_destroy(struct sl_engine *e)
     engine_free_open_chunks(e);
     if (lost > 0) {
         sl_clog_warn("engine", "%llu queued records were not delivered "
-                               "before exit (memory storage)",
+                               "before exit: those of filesystem storage "
+                               "inputs stay on disk for the next start, the "
+                               "others are counted as dropped (shutdown)",
                      (unsigned long long)lost);
     }
     if (e->flush_timer != NULL) {
@@ -1094,6 +1096,83 @@ void sl_engine_destroy(struct sl_engine *e)
     sl_config_destroy(e->cfg);
     pthread_mutex_destroy(&e->ack_lock);
     sl_free(e);
+}
+
+/* ---- storage report (GET /api/v1/storage) ---- */
+
+static void storage_json_inputs(struct sl_engine *e, struct sl_buf *out,
+                                int64_t now)
+{
+    size_t i;
+
+    sl_buf_append_str(out, "\"inputs\":[");
+    for (i = 0; i < e->ninputs; i++) {
+        struct sl_instance *ins = e->inputs[i];
+        const struct sl_chunk *c;
+        uint64_t chunks = 0, records = 0, bytes = 0;
+        int64_t oldest = 0;
+
+        for (c = ins->out_head; c != NULL; c = c->in_next) {
+            chunks++;
+            records += c->records;
+            bytes += c->len;
+            if (oldest == 0 || c->created_ns < oldest) {
+                oldest = c->created_ns;
+            }
+        }
+        sl_buf_printf(out,
+                      "%s{\"name\":", i > 0 ? "," : "");
+        sl_json_write_string(out, ins->name, strlen(ins->name));
+        sl_buf_printf(out,
+                      ",\"storage_type\":\"%s\",\"chunks\":%llu,"
+                      "\"records\":%llu,\"bytes\":%llu,"
+                      "\"memory_bytes\":%llu,\"mem_buf_limit\":%llu,"
+                      "\"paused\":%s,\"oldest_chunk_age_seconds\":%.3f}",
+                      ins->g.storage_type == SL_STORAGE_FILESYSTEM
+                          ? "filesystem"
+                          : "memory",
+                      (unsigned long long)chunks, (unsigned long long)records,
+                      (unsigned long long)bytes,
+                      (unsigned long long)ins->buffered,
+                      (unsigned long long)ins->g.mem_buf_limit,
+                      sl_input_paused(ins) ? "true" : "false",
+                      oldest ? (double)(now - oldest) / 1e9 : 0.0);
+    }
+    sl_buf_append_str(out, "]");
+}
+
+int sl_engine_storage_json(struct sl_engine *e, struct sl_buf *out)
+{
+    int64_t now = sl_time_now_ns();
+    size_t i;
+
+    sl_buf_append_str(out, "{\"storage_path\":");
+    sl_json_write_string(out, e->svc.storage_path, strlen(e->svc.storage_path));
+    sl_buf_printf(out,
+                  ",\"chunks\":{\"memory\":%lld,\"filesystem\":%lld},"
+                  "\"bytes\":{\"memory\":%lld,\"filesystem\":%lld},",
+                  (long long)e->chunks_mem, (long long)e->chunks_fs,
+                  (long long)e->bytes_mem, (long long)e->bytes_fs);
+    storage_json_inputs(e, out, now);
+    sl_buf_append_str(out, ",\"outputs\":[");
+    for (i = 0; i < e->noutputs; i++) {
+        struct sl_instance *o = e->outputs[i];
+        uint64_t chunks, records, bytes;
+        int64_t oldest;
+
+        sl_output_queue_stats(o->out, &chunks, &records, &bytes, &oldest);
+        sl_buf_printf(out, "%s{\"name\":", i > 0 ? "," : "");
+        sl_json_write_string(out, o->name, strlen(o->name));
+        sl_buf_printf(out,
+                      ",\"chunks\":%llu,\"records\":%llu,\"bytes\":%llu,"
+                      "\"total_limit_size\":%llu,"
+                      "\"oldest_chunk_age_seconds\":%.3f}",
+                      (unsigned long long)chunks, (unsigned long long)records,
+                      (unsigned long long)bytes,
+                      (unsigned long long)o->g.total_limit_size,
+                      oldest ? (double)(now - oldest) / 1e9 : 0.0);
+    }
+    return sl_buf_append_str(out, "]}");
 }
 
 /* ---- health ---- */

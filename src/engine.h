@@ -216,6 +216,10 @@ void sl_engine_drain(struct sl_engine *e, int64_t grace_ms);
 /* Stops workers and frees everything (after drain). */
 void sl_engine_destroy(struct sl_engine *e);
 
+/* GET /api/v1/storage: chunks and bytes per input and output, oldest
+ * chunk age. */
+int sl_engine_storage_json(struct sl_engine *e, struct sl_buf *out);
+
 /* Health for the admin server. */
 void sl_engine_health(struct sl_engine *e, struct sl_health *h);
 

@@ -101,10 +101,22 @@ static void daemon_health(void *arg, struct sl_health *h)
     snprintf(h->version, sizeof(h->version), "%s", SL_VERSION);
 }
 
+static int daemon_storage(void *arg, struct sl_buf *out)
+{
+    struct sl_daemon *d = arg;
+
+    if (d->engine == NULL) {
+        return sl_buf_append_str(out, "{}");
+    }
+    return sl_engine_storage_json(d->engine, out);
+}
+
 static int daemon_admin_start(struct sl_daemon *d, struct sl_err *err)
 {
     const struct sl_service_conf *svc = &d->engine->svc;
-    struct sl_admin_hooks hooks = { .arg = d, .health = daemon_health };
+    struct sl_admin_hooks hooks = { .arg = d,
+                                    .health = daemon_health,
+                                    .storage = daemon_storage };
     char port[16];
     int rc;
 

@@ -525,7 +525,7 @@ int64_t sl_metric_get_i64(const struct sl_metric *m)
 
 /* Counts <v> in the first bucket whose bound is >= <v> and adds it to
  * the sum. */
-void sl_metric_observe(struct sl_metric *h, double v)
+void sl_metric_observe_n(struct sl_metric *h, double v, uint64_t n)
 {
     const struct metrics_family *f;
     uint64_t old;
@@ -533,7 +533,7 @@ void sl_metric_observe(struct sl_metric *h, double v)
     double sum;
     size_t i;
 
-    if (h == NULL || h->counts == NULL) {
+    if (h == NULL || h->counts == NULL || n == 0) {
         return;
     }
     f = h->fam;
@@ -541,14 +541,19 @@ void sl_metric_observe(struct sl_metric *h, double v)
     while (i < f->nbuckets && !(v <= f->buckets[i])) {
         i++;
     }
-    __atomic_fetch_add(&h->counts[i], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->counts[i], n, __ATOMIC_RELAXED);
     old = __atomic_load_n(&h->sum_bits, __ATOMIC_RELAXED);
     do {
         memcpy(&sum, &old, sizeof(sum));
-        sum += v;
+        sum += v * (double)n;
         memcpy(&nbits, &sum, sizeof(nbits));
     } while (!__atomic_compare_exchange_n(&h->sum_bits, &old, nbits, true,
                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+void sl_metric_observe(struct sl_metric *h, double v)
+{
+    sl_metric_observe_n(h, v, 1);
 }
 
 static double metrics_sum_get(const struct sl_metric *h)

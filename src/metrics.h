@@ -60,8 +60,10 @@ int sl_metrics_counter_fn(struct sl_metrics *m, const char *name,
  * process_start_time_seconds (from /proc/self). */
 int sl_metrics_add_process(struct sl_metrics *m, int64_t start_ns);
 
-/* Histogram observation (in the histogram's unit, e.g. seconds). */
+/* Histogram observation (in the histogram's unit, e.g. seconds); the _n
+ * form records <n> observations of the same value at once. */
 void sl_metric_observe(struct sl_metric *h, double v);
+void sl_metric_observe_n(struct sl_metric *h, double v, uint64_t n);
 
 /* Gauge helpers. */
 void sl_metric_inc(struct sl_metric *g, int64_t delta);

@@ -37,8 +37,37 @@ static struct sl_metric *out_metric(struct sl_output *out, const char *name,
     return sl_metrics_get(out->engine->metrics, name, help, t, labels);
 }
 
+/* Event age at acknowledgement: 1 ms to 5 min. */
+static const double latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                          0.05,  0.1,    0.25,  0.5,  1,
+                                          2.5,   5,      10,    30,   60,
+                                          120,   300 };
+static const double request_buckets[] = { 0.001, 0.0025, 0.005, 0.01,
+                                          0.025, 0.05,   0.1,   0.25,
+                                          0.5,   1,      2.5,   5,
+                                          10,    30,     60 };
+
+static void output_histograms_init(struct sl_output *out)
+{
+    const char *labels[] = { "name", out->ins->name, "plugin",
+                             out->ins->plugin->name, NULL };
+
+    out->m_latency = sl_metrics_histogram(
+        out->engine->metrics, "sluice_output_latency_seconds",
+        "Age of records when the output acknowledged them: from the "
+        "creation of their chunk (ingestion) to delivery.",
+        labels, latency_buckets,
+        sizeof(latency_buckets) / sizeof(latency_buckets[0]));
+    out->m_request = sl_metrics_histogram(
+        out->engine->metrics, "sluice_output_request_duration_seconds",
+        "Duration of each flush attempt (one request or batch write).",
+        labels, request_buckets,
+        sizeof(request_buckets) / sizeof(request_buckets[0]));
+}
+
 static void output_metrics_init(struct sl_output *out)
 {
+    output_histograms_init(out);
     out->m_records = out_metric(out, "sluice_output_records_total",
                                 "Records delivered by the output.",
                                 SL_METRIC_COUNTER, NULL);
@@ -224,9 +253,11 @@ static void batch_note_success(struct sl_batch *b, size_t records,
                                size_t bytes)
 {
     struct sl_output *out = b->out;
+    double age = (double)(sl_time_now_ns() - b->chunk->created_ns) / 1e9;
 
     sl_metric_add(out->m_records, records);
     sl_metric_add(out->m_bytes, bytes);
+    sl_metric_observe_n(out->m_latency, age < 0 ? 0 : age, records);
     pthread_mutex_lock(&out->lock);
     if (out->consecutive_failures > 0) {
         sl_log_info(out->ins, "delivering again after %llu failed flushes",
@@ -347,8 +378,11 @@ static size_t batch_apply_partial(struct sl_batch *b)
         okbytes += ev.body.len;
     }
     if (ok > 0) {
+        double age = (double)(sl_time_now_ns() - b->chunk->created_ns) / 1e9;
+
         sl_metric_add(out->m_records, ok);
         sl_metric_add(out->m_bytes, okbytes);
+        sl_metric_observe_n(out->m_latency, age < 0 ? 0 : age, ok);
     }
     if (perm > 0) {
         batch_dead_letter(b, 2, out->m_drop_error);
@@ -370,6 +404,8 @@ static void batch_finish(struct sl_batch *b, enum sl_flush_result r)
 {
     struct sl_output *out = b->out;
 
+    sl_metric_observe(out->m_request,
+                      (double)(sl_time_mono_ns() - b->flush_mono_ns) / 1e9);
     b->attempts++;
     switch (r) {
     case SL_FLUSH_OK:
@@ -440,6 +476,7 @@ static void worker_flush(struct sl_worker *w, struct sl_batch *b)
 
     b->state = SL_BATCH_FLUSHING;
     b->error[0] = '\0';
+    b->flush_mono_ns = sl_time_mono_ns();
     if (batch_load(b) != SL_OK) {
         batch_finish(b, SL_FLUSH_RETRY);
         return;
@@ -756,6 +793,40 @@ uint64_t sl_output_abandon(struct sl_output *out)
     }
     sl_metric_set(out->m_queue_bytes, 0);
     return n;
+}
+
+void sl_output_queue_stats(struct sl_output *out, uint64_t *chunks,
+                           uint64_t *records, uint64_t *bytes,
+                           int64_t *oldest_ns)
+{
+    const struct sl_batch *b;
+    unsigned i;
+
+    *chunks = 0;
+    *records = 0;
+    *bytes = 0;
+    *oldest_ns = 0;
+    pthread_mutex_lock(&out->lock);
+    for (i = 0; i < out->nworkers; i++) {
+        b = out->workers[i].current;
+        if (b != NULL) {
+            (*chunks)++;
+            *records += b->count;
+            *bytes += b->chunk->len;
+            if (*oldest_ns == 0 || b->chunk->created_ns < *oldest_ns) {
+                *oldest_ns = b->chunk->created_ns;
+            }
+        }
+    }
+    for (b = out->head; b != NULL; b = b->next) {
+        (*chunks)++;
+        *records += b->count;
+        *bytes += b->chunk->len;
+        if (*oldest_ns == 0 || b->chunk->created_ns < *oldest_ns) {
+            *oldest_ns = b->chunk->created_ns;
+        }
+    }
+    pthread_mutex_unlock(&out->lock);
 }
 
 uint64_t sl_output_queued_bytes(struct sl_output *out)

@@ -47,6 +47,7 @@ struct sl_batch {
     unsigned attempts;        /* flushes tried so far */
     int64_t retry_after_ms;
     int64_t queued_mono_ns;
+    int64_t flush_mono_ns;    /* start of the current attempt */
     uint8_t *skip;            /* 1 = record already done (after PARTIAL) */
     uint8_t *failed;          /* set by sl_batch_fail_record: 1 retry,
                                  2 permanent */
@@ -88,7 +89,7 @@ struct sl_output {
     /* metrics */
     struct sl_metric *m_records, *m_bytes, *m_errors, *m_retries,
         *m_retries_failed, *m_drop_retry, *m_drop_error, *m_drop_shutdown,
-        *m_drop_overflow, *m_queue_bytes, *m_dlq;
+        *m_drop_overflow, *m_queue_bytes, *m_dlq, *m_latency, *m_request;
 };
 
 /* Creates the output side of <ins> (not started). */
@@ -117,6 +118,12 @@ uint64_t sl_output_abandon(struct sl_output *out);
  * holds at most <limit> bytes; counts them as dropped (overflow) and
  * returns their chunks' acknowledgements to the engine.  Main thread. */
 uint64_t sl_output_drop_oldest(struct sl_output *out, uint64_t limit);
+
+/* Chunks, records and bytes queued or in flight, and the creation time
+ * of the oldest (0 when none). */
+void sl_output_queue_stats(struct sl_output *out, uint64_t *chunks,
+                           uint64_t *records, uint64_t *bytes,
+                           int64_t *oldest_ns);
 
 /* Queued plus in-flight bytes. */
 uint64_t sl_output_queued_bytes(struct sl_output *out);
