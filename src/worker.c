@@ -530,7 +530,10 @@ static void worker_abandon_current(struct sl_worker *w)
         return;
     }
     evtimer_del(w->retry_timer);
-    sl_metric_add(w->out->m_drop_shutdown, b->count);
+    if (!b->chunk->fs) {
+        /* A file-backed chunk stays on disk for the next start. */
+        sl_metric_add(w->out->m_drop_shutdown, b->count);
+    }
     sl_engine_post_ack(w->out->engine, b->chunk, w->out->ins->slot, false);
     pthread_mutex_lock(&w->out->lock);
     w->current = NULL;
@@ -787,7 +790,9 @@ uint64_t sl_output_abandon(struct sl_output *out)
     for (; b != NULL; b = next) {
         next = b->next;
         n += b->count;
-        sl_metric_add(out->m_drop_shutdown, b->count);
+        if (!b->chunk->fs) {
+            sl_metric_add(out->m_drop_shutdown, b->count);
+        }
         sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, false);
         batch_free(b);
     }
