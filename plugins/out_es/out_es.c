@@ -465,9 +465,14 @@ static void es_count(struct out_es_worker *wk)
 #define ES_KEY_MAX 16
 #define ES_DEPTH_MAX 8
 
+/* Where item failures go: sl_http_flush_fail in the daemon. */
+typedef void (*es_fail_fn)(void *arg, size_t rec, bool permanent,
+                           const char *reason);
+
 struct es_parse {
     struct out_es_worker *wk;
-    struct sl_http_flush *f;
+    es_fail_fn on_fail;
+    void *fail_arg;
     size_t first, last, item;
     int depth;
     bool in_items;
@@ -498,10 +503,10 @@ static void es_item(struct es_parse *p)
              p->type[0] ? p->type : "error", p->reason);
     if (p->status == 429 || p->status >= 500 || p->status == 0) {
         wk->stat[ES_RETRY]++;
-        sl_http_flush_fail(p->f, rec, false, msg);
+        p->on_fail(p->fail_arg, rec, false, msg);
     } else {
         wk->stat[ES_REJECTED]++;
-        sl_http_flush_fail(p->f, rec, true, msg);
+        p->on_fail(p->fail_arg, rec, true, msg);
     }
 }
 
@@ -632,8 +637,9 @@ static bool es_no_errors(struct sl_str body)
 
 /* Parses a bulk answer for records [first, last) of <f>.  Returns false
  * when it is not a bulk answer. */
-static bool es_parse_items(struct out_es_worker *wk, struct sl_http_flush *f,
-                           size_t first, size_t last, struct sl_str body)
+static bool es_parse_items(struct out_es_worker *wk, es_fail_fn on_fail,
+                           void *fail_arg, size_t first, size_t last,
+                           struct sl_str body)
 {
     struct es_parse p;
     yajl_handle h;
@@ -641,7 +647,8 @@ static bool es_parse_items(struct out_es_worker *wk, struct sl_http_flush *f,
 
     memset(&p, 0, sizeof(p));
     p.wk = wk;
-    p.f = f;
+    p.on_fail = on_fail;
+    p.fail_arg = fail_arg;
     p.first = first;
     p.last = last;
     h = yajl_alloc(&es_callbacks, NULL, &p);
@@ -657,11 +664,17 @@ static bool es_parse_items(struct out_es_worker *wk, struct sl_http_flush *f,
         size_t i;
 
         for (i = first + p.item; i < last; i++) {
-            sl_http_flush_fail(f, i, false, "no item for it in the answer");
+            on_fail(fail_arg, i, false, "no item for it in the answer");
         }
         wk->stat[ES_RETRY] += last - first - p.item;
     }
     return ok && p.item > 0;
+}
+
+static void es_flush_fail(void *arg, size_t rec, bool permanent,
+                          const char *reason)
+{
+    sl_http_flush_fail(arg, rec, permanent, reason);
 }
 
 static enum sl_http_class es_response(struct sl_http_flush *f, size_t first,
@@ -674,7 +687,8 @@ static enum sl_http_class es_response(struct sl_http_flush *f, size_t first,
 
     if (es_no_errors(resp->body)) {
         wk->stat[ES_CREATED] += last - first;
-    } else if (!es_parse_items(wk, f, first, last, resp->body)) {
+    } else if (!es_parse_items(wk, es_flush_fail, f, first, last,
+                               resp->body)) {
         char msg[480];
 
         sl_http_describe(resp, msg, sizeof(msg));
