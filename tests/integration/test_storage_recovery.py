@@ -11,6 +11,7 @@
 """
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -129,6 +130,8 @@ def test_torn_frame_and_flipped_byte(sluice_factory, tmp_path):
     print("fsck:", out)
     assert r.returncode != 0, out
     assert torn.name in out and flipped.name in out, out
+    assert re.search(rf"\b{len(expected)} records\b.*\b1 torn frames?\b.*\b1 corrupt chunks?\b",
+                     out), out
     assert (copy / "chunks" / torn.parent.name / torn.name).stat().st_size == cut
     assert not (copy / "corrupt").exists() or not any((copy / "corrupt").iterdir())
 
