@@ -322,12 +322,14 @@ static int tail_file_step(struct in_tail_ctx *ctx, struct tail_file *f,
     size_t want = f->want_big || final ? ctx->rcap : ctx->chunk;
     size_t used;
     ssize_t n;
+    int rc;
 
     n = pread(f->fd, ctx->rbuf, want, f->offset);
     if (n < 0) {
+        rc = sl_rc_from_errno(errno);
         *nread = 0;
-        *eof = errno != EINTR;
-        return errno == EINTR ? SL_OK : sl_rc_from_errno(errno);
+        *eof = rc != -EINTR;
+        return rc == -EINTR ? SL_OK : rc;
     }
     *nread = (size_t)n;
     *eof = (size_t)n < want;
@@ -627,12 +629,17 @@ static void tail_file_truncated(struct in_tail_ctx *ctx, struct tail_file *f,
 }
 
 /* Final read of a file that is going away: everything, including an
- * unterminated last line.  Returns true when nothing is left. */
+ * unterminated last line.  Called at end of file, so what is left is at
+ * most one partial line, unless the file still grows: then the next pass
+ * goes on.  Returns true when nothing is left. */
 static bool tail_file_flush(struct in_tail_ctx *ctx, struct tail_file *f)
 {
     bool eof = false;
 
-    tail_file_pump(ctx, f, SIZE_MAX, true, &eof);
+    tail_file_pump(ctx, f, ctx->rcap, true, &eof);
+    if (!eof) {
+        f->pending = true;
+    }
     return eof;
 }
 
