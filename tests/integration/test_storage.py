@@ -16,8 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import (TcpSink, numbered_line, run_cli, sluice_binary,
-                      wait_for, yq)
+from conftest import TcpSink, numbered_line, run_cli, wait_for, yq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from storage_tools import chunk_files, rss_kib  # noqa: E402
