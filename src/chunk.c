@@ -79,6 +79,10 @@ void sl_chunk_destroy(struct sl_chunk *c)
         sl_free(c->acked[i]);
     }
     sl_free(c->acked);
+    for (i = 0; i < c->nrouted; i++) {
+        sl_free(c->routed[i]);
+    }
+    sl_free(c->routed);
     sl_free(c->path);
     sl_free(c->data);
     sl_free(c->tag);

@@ -54,6 +54,9 @@ struct sl_chunk {
     size_t written;          /* frame bytes already written to the file */
     char **acked;            /* outputs recorded as done (recovered) */
     size_t nacked;
+    char **routed;           /* outputs it was routed to (recovered) */
+    size_t nrouted;
+    bool recovered;          /* read back from disk at start or reload */
     bool mem_released;       /* frames left memory at seal (filesystem) */
     uint64_t first_seq;      /* input's append count before its 1st record */
     struct sl_chunk *in_prev, *in_next; /* the input's outstanding chunks */
@@ -65,8 +68,9 @@ struct sl_chunk {
  *   "SLUICECK" u32 version=1 u32 hdr_len i64 created_ns u16 tag_len
  *   u16 flags (bit 0: frames have checksums) tag bytes u32 crc32c(header)
  * then frames [u32 len][u32 crc32c(len, ts, body)][i64 ts][body].
- * Next to it, "<file>.ack" lists, one per line, the outputs that have
- * acknowledged the chunk. */
+ * Next to it, "<file>.ack" lists, one per line, the outputs the chunk was
+ * routed to ("+<name>", written when it is first queued) and the outputs
+ * that have acknowledged it ("<name>"). */
 
 #define SL_CHUNK_MAGIC "SLUICECK"
 #define SL_CHUNK_VERSION 1
@@ -97,6 +101,15 @@ size_t sl_chunk_fs_seal(struct sl_chunk *c, int *rc);
  * (sl_free).  Verifies nothing beyond the frame bounds; recovery did. */
 int sl_chunk_fs_load(const struct sl_chunk *c, unsigned char **data,
                      size_t *len);
+
+/* Records in the ack file the outputs the chunk is routed to (lines
+ * "+<name>"), so that recovery knows which outputs still need it even
+ * after a configuration change removed some of them. */
+int sl_chunk_fs_route(const struct sl_chunk *c, const char *const *outputs,
+                      size_t n, bool sync);
+
+/* True when <output> was recorded as a destination (recovery). */
+bool sl_chunk_fs_routed(const struct sl_chunk *c, const char *output);
 
 /* Appends <output> to the chunk's ack file (fdatasync when <sync>). */
 int sl_chunk_fs_ack(const struct sl_chunk *c, const char *output, bool sync);

@@ -22,6 +22,7 @@
 #include "chunk.h"
 #include "crc32c.h"
 #include "util.h"
+#include "sluice/buf.h"
 #include "sluice/error.h"
 #include "sluice/mem.h"
 #include "sluice/banned.h"
@@ -199,6 +200,51 @@ int sl_chunk_fs_ack(const struct sl_chunk *c, const char *output, bool sync)
     return rc;
 }
 
+int sl_chunk_fs_route(const struct sl_chunk *c, const char *const *outputs,
+                      size_t n, bool sync)
+{
+    char path[4200];
+    struct sl_buf b;
+    size_t i;
+    int fd, rc = SL_OK;
+
+    if (!c->fs || n == 0 || chunk_fs_ack_path(c, path, sizeof(path)) != SL_OK) {
+        return SL_OK;
+    }
+    sl_buf_init(&b, 0);
+    for (i = 0; i < n && rc == SL_OK; i++) {
+        rc = sl_buf_printf(&b, "+%s\n", outputs[i]);
+    }
+    if (rc != SL_OK) {
+        sl_buf_fini(&b);
+        return rc;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        sl_buf_fini(&b);
+        return sl_rc_from_errno(errno);
+    }
+    rc = sl_write_all(fd, b.data, b.len);
+    if (rc == SL_OK && sync && fdatasync(fd) != 0) {
+        rc = sl_rc_from_errno(errno);
+    }
+    close(fd);
+    sl_buf_fini(&b);
+    return rc;
+}
+
+bool sl_chunk_fs_routed(const struct sl_chunk *c, const char *output)
+{
+    size_t i;
+
+    for (i = 0; i < c->nrouted; i++) {
+        if (strcmp(c->routed[i], output) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool sl_chunk_fs_acked(const struct sl_chunk *c, const char *output)
 {
     size_t i;
@@ -299,6 +345,21 @@ static void chunk_fs_walk(const struct sl_chunk *c, const unsigned char *p,
     }
 }
 
+static void chunk_fs_add_name(char ***list, size_t *n, const char *p,
+                              size_t len)
+{
+    char **v = sl_realloc(*list, (*n + 1) * sizeof(*v));
+
+    if (v == NULL) {
+        return;
+    }
+    *list = v;
+    v[*n] = sl_strndup(p, len);
+    if (v[*n] != NULL) {
+        (*n)++;
+    }
+}
+
 static void chunk_fs_read_acks(struct sl_chunk *c)
 {
     char path[4200], *data = NULL, *line, *nl;
@@ -309,23 +370,19 @@ static void chunk_fs_read_acks(struct sl_chunk *c)
         return;
     }
     for (line = data; line < data + len; line = nl + 1) {
-        char **v;
-
         nl = memchr(line, '\n', (size_t)(data + len - line));
         if (nl == NULL) {
-            break; /* a torn last line: that ack did not complete */
+            break; /* a torn last line: that write did not complete */
         }
         if (nl == line) {
             continue;
         }
-        v = sl_realloc(c->acked, (c->nacked + 1) * sizeof(*v));
-        if (v == NULL) {
-            break;
-        }
-        c->acked = v;
-        c->acked[c->nacked] = sl_strndup(line, (size_t)(nl - line));
-        if (c->acked[c->nacked] != NULL) {
-            c->nacked++;
+        if (line[0] == '+') {
+            chunk_fs_add_name(&c->routed, &c->nrouted, line + 1,
+                              (size_t)(nl - line - 1));
+        } else {
+            chunk_fs_add_name(&c->acked, &c->nacked, line,
+                              (size_t)(nl - line));
         }
     }
     sl_free(data);
@@ -366,6 +423,7 @@ int sl_chunk_fs_scan(const char *path, bool repair, struct sl_chunk **out,
     c->written = scan->good_len;
     c->records = scan->records;
     c->sealed = true;
+    c->recovered = true;
     c->path = sl_strdup(path);
     if (c->path == NULL) {
         sl_chunk_destroy(c);

@@ -60,6 +60,13 @@ static const struct sl_option service_options[] = {
               "http_port_file)." },
     { .name = "http_port_file", .type = SL_OPT_STR, S(http_port_file),
       .desc = "File the bound admin port is written to once listening." },
+    { .name = "http_auth_token", .type = SL_OPT_STR, S(http_auth_token),
+      .flags = SL_OPT_SECRET,
+      .desc = "When set, every admin endpoint but /health/live requires "
+              "Authorization: Bearer <token>." },
+    { .name = "pid_file", .type = SL_OPT_STR, S(pid_file),
+      .desc = "File the daemon's process id is written to at start and "
+              "removed from at exit (--pidfile overrides it)." },
     { .name = "storage.path", .type = SL_OPT_STR, .def = "/var/lib/sluice",
       S(storage_path),
       .desc = "Directory for buffered chunks, offsets and the dead-letter "
@@ -109,6 +116,16 @@ int sl_engine_service_conf(const struct sl_config *cfg,
 void sl_engine_service_conf_free(struct sl_service_conf *svc)
 {
     sl_option_free(service_options, svc);
+}
+
+sl_engine_tap_fn sl_engine_tap;
+void *sl_engine_tap_arg;
+
+/* Installs (or with NULL removes) the tap hook; main thread. */
+void sl_engine_set_tap(sl_engine_tap_fn fn, void *arg)
+{
+    sl_engine_tap_arg = arg;
+    sl_engine_tap = fn;
 }
 
 /* ---- building ---- */
@@ -181,6 +198,22 @@ static unsigned engine_count_plugin(struct sl_instance **arr, size_t n,
 
     for (i = 0; i < n; i++) {
         c += arr[i]->plugin == p;
+    }
+    return c;
+}
+
+static unsigned engine_count_entries(const struct sl_cnode *list, size_t upto,
+                                     const char *plugin)
+{
+    unsigned c = 0;
+    size_t i;
+
+    for (i = 0; i < upto; i++) {
+        const char *n = list->items[i]->type == SL_CNODE_MAP
+                            ? entry_name(list->items[i])
+                            : NULL;
+
+        c += n != NULL && strcmp(n, plugin) == 0;
     }
     return c;
 }
@@ -307,8 +340,10 @@ static void engine_build_list(struct sl_engine *e, const struct sl_cnode *list,
         if (p == NULL) {
             continue;
         }
+        /* The index counts earlier entries of the same plugin, created or
+         * not, so names stay stable and unique even when one fails. */
         ins = sl_instance_create(e, p, e->cfg, map,
-                                 engine_count_plugin(*arr, *n, p), errs);
+                                 engine_count_entries(list, i, p->name), errs);
         if (ins == NULL) {
             continue;
         }
@@ -480,7 +515,7 @@ static int engine_recover_cb(void *arg, const char *dir, const char *path)
         return SL_OK;
     }
     if (r->st.corrupt_chunks != corrupt) {
-        sl_clog_error("storage", "%s", err.msg);
+        sl_clog_error("storage", "%s: %s", path, err.msg);
     }
     if (c != NULL) {
         c->mem_released = true;
@@ -784,6 +819,44 @@ static bool engine_admit(struct sl_instance *o,
     }
 }
 
+/* A new file-backed chunk: write down where it goes.  A recovered one:
+ * keep its file when an output it was routed to, and that did not
+ * acknowledge it, is gone from the configuration (reload or restart with
+ * a changed file): the records it still owes stay on disk. */
+static void engine_fs_route(struct sl_engine *e, struct sl_chunk *c)
+{
+    const char *names[SL_MAX_OUTPUTS];
+    size_t i, n = 0, k;
+
+    if (!c->recovered) {
+        for (i = 0; i < e->noutputs; i++) {
+            if (c->route_mask & ((uint64_t)1 << i)) {
+                names[n++] = e->outputs[i]->name;
+            }
+        }
+        sl_chunk_fs_route(c, names, n, e->svc.storage_sync == SL_SYNC_FULL);
+        return;
+    }
+    for (k = 0; k < c->nrouted; k++) {
+        bool present = false;
+
+        if (sl_chunk_fs_acked(c, c->routed[k])) {
+            continue;
+        }
+        for (i = 0; i < e->noutputs && !present; i++) {
+            present = strcmp(e->outputs[i]->name, c->routed[k]) == 0;
+        }
+        if (!present) {
+            c->abandoned = true;
+            sl_clog_warn("storage", "chunk %s is kept on disk: output %s, "
+                                    "which has not delivered it, is no "
+                                    "longer configured",
+                         c->path, c->routed[k]);
+            return;
+        }
+    }
+}
+
 void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
 {
     struct sl_route *r = sl_engine_route(e, sl_str_make(c->tag, c->tag_len));
@@ -810,6 +883,9 @@ void sl_engine_dispatch(struct sl_engine *e, struct sl_chunk *c)
             continue;
         }
         c->refs++;
+    }
+    if (c->fs) {
+        engine_fs_route(e, c);
     }
     if (c->refs == 0) {
         engine_chunk_free(e, c);

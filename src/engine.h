@@ -46,10 +46,10 @@ struct sl_generic_conf {
     char *parser;
     char *match;
     char *match_regex;
-    char *log_level;
     char *retry_limit;
     uint64_t mem_buf_limit;
     int storage_type;
+    int log_level; /* index into the choices: 0 = service's level */
     int64_t workers;
     int64_t retry_base_ms;
     int64_t retry_max_ms;
@@ -79,6 +79,8 @@ struct sl_service_conf {
     char *http_listen;
     int64_t http_port;
     char *http_port_file;
+    char *http_auth_token;
+    char *pid_file;
     char *storage_path;
     int storage_sync;
     bool storage_checksum;
@@ -272,5 +274,15 @@ struct sl_instance *sl_instance_create(struct sl_engine *engine,
                                        const struct sl_cnode *map,
                                        unsigned index,
                                        struct sl_errlist *errs);
+
+/* ---- tap (GET /api/v1/tap) ----
+ * One hook, called on the main thread for every record after the filter
+ * chain (tag, event time, final body), whether or not it is routed.  NULL
+ * (the default) costs one pointer test per record. */
+typedef void (*sl_engine_tap_fn)(void *arg, struct sl_str tag, int64_t ts_ns,
+                                 struct sl_str body);
+extern sl_engine_tap_fn sl_engine_tap;
+extern void *sl_engine_tap_arg;
+void sl_engine_set_tap(sl_engine_tap_fn fn, void *arg);
 
 #endif

@@ -44,8 +44,10 @@ static const char *const plugin_kind_names[] = { "input", "parser", "filter",
 static const char *const storage_types[] = { "memory", "filesystem", NULL };
 static const char *const overflow_modes[] = { "block", "drop_oldest",
                                               "drop_newest", NULL };
-static const char *const log_levels[] = { "off",   "error", "warn", "info",
-                                          "debug", "trace", NULL };
+/* "default" (index 0) inherits the service's level; the others map to
+ * enum sl_log_level as index - 1. */
+static const char *const log_levels[] = { "default", "off",   "error", "warn",
+                                          "info",    "debug", "trace", NULL };
 
 #define G(f) SL_OPT_FIELD(struct sl_generic_conf, f)
 
@@ -71,7 +73,7 @@ static const struct sl_option generic_input_options[] = {
       G(storage_type), .choices = storage_types,
       .desc = "Where chunks are buffered: memory, or filesystem under "
               "service.storage.path." },
-    { .name = "log_level", .type = SL_OPT_ENUM, G(log_level),
+    { .name = "log_level", .type = SL_OPT_ENUM, .def = "default", G(log_level),
       .choices = log_levels,
       .desc = "Log level for this instance (default: the service's)." },
     SL_OPT_END,
@@ -95,7 +97,7 @@ static const struct sl_option generic_filter_options[] = {
               "'*' unless match_regex is set." },
     { .name = "match_regex", .type = SL_OPT_STR, G(match_regex),
       .desc = "Regular expression the whole tag must match." },
-    { .name = "log_level", .type = SL_OPT_ENUM, G(log_level),
+    { .name = "log_level", .type = SL_OPT_ENUM, .def = "default", G(log_level),
       .choices = log_levels,
       .desc = "Log level for this instance (default: the service's)." },
     SL_OPT_END,
@@ -141,7 +143,7 @@ static const struct sl_option generic_output_options[] = {
       .desc = "Write records given up after retry_limit or rejected "
               "permanently to storage.path/dlq/<output>/YYYYMMDD.ndjson "
               "(off: count them as dropped)." },
-    { .name = "log_level", .type = SL_OPT_ENUM, G(log_level),
+    { .name = "log_level", .type = SL_OPT_ENUM, .def = "default", G(log_level),
       .choices = log_levels,
       .desc = "Log level for this instance (default: the service's)." },
     SL_OPT_END,
@@ -305,9 +307,7 @@ static int instance_setup(struct sl_instance *ins, struct sl_err *err)
     enum sl_plugin_kind kind = ins->plugin->kind;
     const char *match = ins->g.match;
 
-    if (ins->g.log_level != NULL) {
-        ins->log_level = sl_log_level_parse(ins->g.log_level);
-    }
+    ins->log_level = ins->g.log_level - 1;
     if (kind == SL_PLUGIN_INPUT) {
         const char *t = ins->g.tag != NULL ? ins->g.tag : ins->name;
 

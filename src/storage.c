@@ -165,8 +165,7 @@ int sl_storage_recover(const char *storage_path, const char *path,
 
                 snprintf(ack, sizeof(ack), "%s.ack", path);
                 unlink(ack);
-                sl_err_set(err, SL_EPARSE, "%s: bad header; moved to %s",
-                           path, dst);
+                sl_err_set(err, SL_EPARSE, "bad header; moved to %s", dst);
             }
         }
         return SL_OK;
@@ -180,14 +179,20 @@ int sl_storage_recover(const char *storage_path, const char *path,
                                             sizeof(dst)) != SL_OK ||
                        storage_copy(path, dst) != SL_OK)) {
             sl_chunk_destroy(c);
-            return sl_err_set(err, SL_EIO, "%s: bad frame checksum, and it "
-                                           "could not be copied aside",
-                              path);
+            return sl_err_set(err, SL_EIO, "bad frame checksum, and the file "
+                                           "could not be copied aside");
         }
-        sl_err_set(err, SL_EPARSE, "%s: frame %zu fails its checksum; %zu "
-                                   "bytes from there kept in %s",
-                   path, scan.records + 1, scan.torn_bytes,
-                   repair ? dst : "(not repaired)");
+        if (repair) {
+            sl_err_set(err, SL_EPARSE, "frame %zu fails its checksum; the "
+                                       "file was copied to %s and cut before "
+                                       "that frame (%zu bytes)",
+                       scan.records + 1, dst, scan.torn_bytes);
+        } else {
+            sl_err_set(err, SL_EPARSE, "frame %zu fails its checksum (%zu "
+                                       "bytes from there; --repair copies "
+                                       "the file to corrupt/ and cuts it)",
+                       scan.records + 1, scan.torn_bytes);
+        }
     } else if (scan.torn_bytes > 0) {
         st->truncated_frames++;
     }
@@ -297,7 +302,11 @@ static int tool_cb(void *arg, const char *dir, const char *path)
     if (t->st.corrupt_chunks + t->st.truncated_frames != before) {
         t->status = strcmp(t->cmd, "fsck") == 0 ? 1 : t->status;
         fprintf(stderr, "%s: %s\n", path,
-                err.msg[0] ? err.msg : "torn last frame (crash mid-write)");
+                err.msg[0] ? err.msg
+                           : (t->repair ? "torn last frame (crash mid-write) "
+                                          "cut off"
+                                        : "torn last frame (crash "
+                                          "mid-write)"));
     }
     if (c == NULL) {
         return SL_OK;
@@ -353,7 +362,7 @@ int sl_storage_main(int argc, char **argv)
                " bytes; %" PRIu64 " torn frames%s, %" PRIu64 " corrupt chunks%s\n",
                t.st.chunks, t.st.records, t.st.bytes, t.st.truncated_frames,
                t.repair ? " cut off" : "", t.st.corrupt_chunks,
-               t.repair ? " moved aside" : "");
+               t.repair ? " set aside in corrupt/" : "");
     }
     return t.status;
 }
