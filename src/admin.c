@@ -11,6 +11,12 @@
  * block, so each does a bounded amount of work (one pass over the metrics
  * registry, or one health snapshot).
  *
+ * The tap (GET /api/v1/tap) keeps a list of streaming clients; while the
+ * list is not empty the server holds the engine's tap hook and writes each
+ * matching record to every client as one NDJSON chunk.  A client whose
+ * unsent output exceeds ADMIN_TAP_MAX_PENDING loses records (counted in
+ * sluice_admin_tap_dropped_total) instead of slowing the loop.
+ *
  * Limits: request bodies are capped at ADMIN_MAX_BODY, headers at
  * ADMIN_MAX_HEADERS, and idle or slow connections time out after
  * ADMIN_TIMEOUT_S, so that the admin port cannot be used to hold memory or
@@ -21,18 +27,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
+#include <curl/curl.h>
+
 #include "admin.h"
+#include "engine.h"
+#include "router.h"
 #include "sluice/buf.h"
 #include "sluice/json.h"
 #include "sluice/mem.h"
@@ -49,13 +62,36 @@
 #define ADMIN_TIMEOUT_S    10
 #define ADMIN_MAX_RESPONSE (64u << 20)
 #define ADMIN_ALLOW        "GET, HEAD"
+#define ADMIN_TAP_MAX_CLIENTS 16
+#define ADMIN_TAP_MAX_PENDING (1u << 20)
+#define ADMIN_TAP_TIMEOUT_S   (24 * 3600)
+#define ADMIN_TAP_LINE_MAX    (4u << 20)
+
+struct admin_tap;
 
 struct sl_admin {
     struct evhttp *http;
     struct sl_metrics *metrics;
     struct sl_admin_hooks hooks;
+    char *token;                /* NULL: no auth */
+    struct admin_tap *taps;     /* streaming clients */
+    size_t ntaps;
+    struct sl_metric *m_tap_dropped;
+    struct sl_metric *m_tap_sent;
+    struct sl_buf tap_line;
     int64_t start_ns;
     int port;
+};
+
+/* One GET /api/v1/tap client. */
+struct admin_tap {
+    struct sl_admin *a;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    char *match;
+    uint64_t limit; /* 0: until the client goes away */
+    uint64_t sent;
+    struct admin_tap *next;
 };
 
 enum admin_health_kind {
@@ -68,6 +104,7 @@ struct admin_route {
     const char *path;
     void (*fn)(struct sl_admin *a, struct evhttp_request *req, int arg);
     int arg;
+    bool post; /* POST only (else GET and HEAD) */
 };
 
 /* Sends <code> with <body> (may be NULL) as <type>. */
@@ -307,6 +344,243 @@ static void admin_health(struct sl_admin *a, struct evhttp_request *req,
     sl_free(h);
 }
 
+/* ---- POST /api/v1/reload ---- */
+
+static void admin_reload(struct sl_admin *a, struct evhttp_request *req,
+                         int arg)
+{
+    struct sl_buf errs, b;
+    int rc;
+
+    (void)arg;
+    if (a->hooks.reload == NULL) {
+        admin_reply_error(req, 501, "Not Implemented",
+                          "reload is not available", NULL);
+        return;
+    }
+    sl_buf_init(&errs, ADMIN_MAX_RESPONSE);
+    sl_buf_init(&b, ADMIN_MAX_RESPONSE);
+    rc = a->hooks.reload(a->hooks.arg, &errs);
+    if (rc == SL_OK) {
+        sl_buf_append_str(&b, "{\"status\":\"reloaded\"}\n");
+        admin_reply(req, 200, "OK", "application/json", &b);
+    } else {
+        sl_buf_append_str(&b, "{\"status\":\"error\",\"errors\":[");
+        sl_buf_append(&b, errs.data, errs.len);
+        sl_buf_append_str(&b, "]}\n");
+        admin_reply(req, 400, "Bad Request", "application/json", &b);
+    }
+    sl_buf_fini(&b);
+    sl_buf_fini(&errs);
+}
+
+/* ---- GET /api/v1/tap ---- */
+
+static void admin_tap_hook(void *arg, struct sl_str tag, int64_t ts_ns,
+                           struct sl_str body);
+
+/* Unlinks <t>, gives the engine hook back when it was the last client,
+ * and frees it.  Does not touch the request. */
+static void admin_tap_free(struct admin_tap *t)
+{
+    struct sl_admin *a = t->a;
+    struct admin_tap **pp;
+
+    for (pp = &a->taps; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            a->ntaps--;
+            break;
+        }
+    }
+    if (a->taps == NULL && sl_engine_tap == admin_tap_hook) {
+        sl_engine_set_tap(NULL, NULL);
+    }
+    sl_free(t->match);
+    sl_free(t);
+}
+
+/* The client went away: evhttp frees the request itself. */
+static void admin_tap_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    admin_tap_free(arg);
+}
+
+/* Ends the stream of <t> normally (limit reached, or shutdown). */
+static void admin_tap_end(struct admin_tap *t)
+{
+    evhttp_connection_set_closecb(t->evcon, NULL, NULL);
+    evhttp_send_reply_end(t->req);
+    admin_tap_free(t);
+}
+
+static size_t admin_tap_pending(const struct admin_tap *t)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(t->evcon);
+
+    return bev != NULL ? evbuffer_get_length(bufferevent_get_output(bev))
+                       : 0;
+}
+
+/* {"tag":..,"ts":"<rfc3339>","record":<body>}\n into a->tap_line. */
+static int admin_tap_format(struct sl_admin *a, struct sl_str tag,
+                            int64_t ts_ns, struct sl_str body)
+{
+    char ts[48];
+    int rc;
+
+    if (sl_time_format_rfc3339(ts_ns, 9, ts, sizeof(ts)) == 0) {
+        ts[0] = '\0';
+    }
+    sl_buf_reset(&a->tap_line);
+    rc = sl_buf_append_str(&a->tap_line, "{\"tag\":");
+    rc = rc ? rc : sl_json_write_string(&a->tap_line, tag.ptr, tag.len);
+    rc = rc ? rc : sl_buf_printf(&a->tap_line, ",\"ts\":\"%s\",\"record\":",
+                                 ts);
+    rc = rc ? rc : sl_buf_append(&a->tap_line, body.ptr, body.len);
+    return rc ? rc : sl_buf_append_str(&a->tap_line, "}\n");
+}
+
+/* Engine hook: one record after the filters, to every matching client. */
+static void admin_tap_hook(void *arg, struct sl_str tag, int64_t ts_ns,
+                           struct sl_str body)
+{
+    struct sl_admin *a = arg;
+    struct admin_tap *t, *next;
+    struct evbuffer *eb;
+    bool formatted = false;
+
+    for (t = a->taps; t != NULL; t = next) {
+        next = t->next;
+        if (!sl_router_wildcard(t->match, tag)) {
+            continue;
+        }
+        if (admin_tap_pending(t) > ADMIN_TAP_MAX_PENDING) {
+            sl_metric_add(a->m_tap_dropped, 1);
+            continue;
+        }
+        if (!formatted && admin_tap_format(a, tag, ts_ns, body) != SL_OK) {
+            sl_metric_add(a->m_tap_dropped, 1);
+            return;
+        }
+        formatted = true;
+        eb = evbuffer_new();
+        if (eb == NULL || evbuffer_add(eb, a->tap_line.data,
+                                       a->tap_line.len) != 0) {
+            sl_metric_add(a->m_tap_dropped, 1);
+        } else {
+            evhttp_send_reply_chunk(t->req, eb);
+            sl_metric_add(a->m_tap_sent, 1);
+            t->sent++;
+        }
+        if (eb != NULL) {
+            evbuffer_free(eb);
+        }
+        if (t->limit > 0 && t->sent >= t->limit) {
+            admin_tap_end(t);
+        }
+    }
+}
+
+/* Reads ?match= and ?limit= into <t>.  Returns false on a bad value. */
+static bool admin_tap_params(struct admin_tap *t, struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq params;
+    const char *v;
+    char *end;
+    bool ok = true;
+
+    memset(&params, 0, sizeof(params));
+    params.tqh_last = &params.tqh_first;
+    if (q != NULL && evhttp_parse_query_str(q, &params) != 0) {
+        return false;
+    }
+    v = evhttp_find_header(&params, "match");
+    t->match = sl_strdup(v != NULL && v[0] != '\0' ? v : "*");
+    v = evhttp_find_header(&params, "limit");
+    if (v != NULL) {
+        errno = 0;
+        t->limit = strtoull(v, &end, 10);
+        ok = errno == 0 && end != v && *end == '\0' && v[0] != '-';
+    }
+    evhttp_clear_headers(&params);
+    return ok && t->match != NULL;
+}
+
+static void admin_tap(struct sl_admin *a, struct evhttp_request *req, int arg)
+{
+    struct admin_tap *t;
+
+    (void)arg;
+    if (a->ntaps >= ADMIN_TAP_MAX_CLIENTS) {
+        admin_reply_error(req, 503, "Service Unavailable",
+                          "too many tap clients", NULL);
+        return;
+    }
+    t = sl_calloc(1, sizeof(*t));
+    if (t == NULL) {
+        admin_reply_error(req, 500, "Internal Server Error", "out of memory",
+                          NULL);
+        return;
+    }
+    t->a = a;
+    t->req = req;
+    t->evcon = evhttp_request_get_connection(req);
+    if (!admin_tap_params(t, req) || t->evcon == NULL) {
+        sl_free(t->match);
+        sl_free(t);
+        admin_reply_error(req, 400, "Bad Request",
+                          "expected ?match=<wildcard>&limit=<count>", NULL);
+        return;
+    }
+    t->next = a->taps;
+    a->taps = t;
+    a->ntaps++;
+    evhttp_connection_set_timeout(t->evcon, ADMIN_TAP_TIMEOUT_S);
+    evhttp_connection_set_closecb(t->evcon, admin_tap_closed, t);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/x-ndjson");
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Cache-Control", "no-store");
+    evhttp_send_reply_start(req, 200, "OK");
+    sl_engine_set_tap(admin_tap_hook, a);
+}
+
+/* ---- authentication ---- */
+
+/* True when the request carries the token (compared in constant time). */
+static bool admin_authorized(const struct sl_admin *a,
+                             struct evhttp_request *req)
+{
+    const char *h;
+    size_t n, i;
+    unsigned char diff = 0;
+
+    if (a->token == NULL) {
+        return true;
+    }
+    h = evhttp_find_header(evhttp_request_get_input_headers(req),
+                           "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return false;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    n = strlen(a->token);
+    if (strlen(h) != n) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        diff |= (unsigned char)(h[i] ^ a->token[i]);
+    }
+    return diff == 0;
+}
+
 static const struct admin_route admin_routes[] = {
     { .path = "/metrics", .fn = admin_metrics, .arg = 0 },
     { .path = "/api/v1/metrics", .fn = admin_metrics, .arg = 1 },
@@ -314,6 +588,8 @@ static const struct admin_route admin_routes[] = {
     { .path = "/health/live", .fn = admin_health, .arg = ADMIN_HEALTH_LIVE },
     { .path = "/health/ready", .fn = admin_health, .arg = ADMIN_HEALTH_READY },
     { .path = "/api/v1/storage", .fn = admin_storage, .arg = 0 },
+    { .path = "/api/v1/tap", .fn = admin_tap, .arg = 0 },
+    { .path = "/api/v1/reload", .fn = admin_reload, .arg = 0, .post = true },
 };
 
 /* Every request: route by path, then check the method. */
@@ -332,9 +608,21 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         if (strcmp(path, admin_routes[i].path) != 0) {
             continue;
         }
-        if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        if (admin_routes[i].fn != admin_health ||
+            admin_routes[i].arg != ADMIN_HEALTH_LIVE) {
+            if (!admin_authorized(a, req)) {
+                evhttp_add_header(evhttp_request_get_output_headers(req),
+                                  "WWW-Authenticate", "Bearer");
+                admin_reply_error(req, 401, "Unauthorized",
+                                  "missing or wrong bearer token", path);
+                return;
+            }
+        }
+        if (admin_routes[i].post ? cmd != EVHTTP_REQ_POST
+                                 : cmd != EVHTTP_REQ_GET &&
+                                       cmd != EVHTTP_REQ_HEAD) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                              ADMIN_ALLOW);
+                              admin_routes[i].post ? "POST" : ADMIN_ALLOW);
             admin_reply_error(req, 405, "Method Not Allowed",
                               "method not allowed", path);
             return;
@@ -447,8 +735,24 @@ int sl_admin_create(struct event_base *base, struct sl_metrics *m,
     }
     a->metrics = m;
     a->start_ns = sl_time_now_ns();
+    sl_buf_init(&a->tap_line, ADMIN_TAP_LINE_MAX);
     if (hooks != NULL) {
         a->hooks = *hooks;
+        a->hooks.auth_token = NULL;
+    }
+    if (hooks != NULL &&
+        sl_admin_set_token(a, hooks->auth_token) != SL_OK) {
+        rc = sl_err_set(err, SL_ENOMEM, "admin server: out of memory");
+        goto fail;
+    }
+    if (m != NULL) {
+        a->m_tap_dropped = sl_metrics_get(
+            m, "sluice_admin_tap_dropped_total",
+            "Records not sent to a tap client because it was too slow.",
+            SL_METRIC_COUNTER, NULL);
+        a->m_tap_sent = sl_metrics_get(
+            m, "sluice_admin_tap_records_total",
+            "Records sent to tap clients.", SL_METRIC_COUNTER, NULL);
     }
     a->http = evhttp_new(base);
     if (a->http == NULL) {
@@ -484,14 +788,142 @@ int sl_admin_port(const struct sl_admin *a)
     return a != NULL ? a->port : -1;
 }
 
+/* Replaces the auth token; see admin.h. */
+int sl_admin_set_token(struct sl_admin *a, const char *token)
+{
+    char *copy = NULL;
+
+    if (a == NULL) {
+        return SL_EINVAL;
+    }
+    if (token != NULL && token[0] != '\0') {
+        copy = sl_strdup(token);
+        if (copy == NULL) {
+            return SL_ENOMEM;
+        }
+    }
+    if (a->token != NULL) {
+        memset(a->token, 0, strlen(a->token));
+    }
+    sl_free(a->token);
+    a->token = copy;
+    return SL_OK;
+}
+
 /* Closes the listener and every connection, and frees <a>. */
 void sl_admin_destroy(struct sl_admin *a)
 {
     if (a == NULL) {
         return;
     }
+    while (a->taps != NULL) {
+        admin_tap_end(a->taps);
+    }
     if (a->http != NULL) {
         evhttp_free(a->http);
     }
+    sl_admin_set_token(a, NULL);
+    sl_buf_fini(&a->tap_line);
     sl_free(a);
+}
+
+/* ---- `sluice tap`: the client ---- */
+
+static size_t admin_tap_write(char *p, size_t size, size_t n, void *arg)
+{
+    size_t len = size * n;
+
+    (void)arg;
+    if (fwrite(p, 1, len, stdout) != len) {
+        return 0;
+    }
+    fflush(stdout);
+    return len;
+}
+
+static void admin_tap_usage(void)
+{
+    fprintf(stderr,
+            "Usage: sluice tap [--url http://127.0.0.1:2020] [--match TAG] "
+            "[--limit N] [--token T]\n"
+            "Prints the records flowing through a running sluice (after "
+            "its filters) as\nJSON lines.  The token may also come from "
+            "$SLUICE_HTTP_TOKEN.\n");
+}
+
+/* Builds <base>/api/v1/tap?match=..&limit=.. into <url>. */
+static int admin_tap_url(CURL *curl, char *url, size_t len, const char *base,
+                         const char *match, const char *limit)
+{
+    char *m = curl_easy_escape(curl, match, 0);
+    size_t blen = strlen(base);
+    int n;
+
+    if (m == NULL) {
+        return -1;
+    }
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    n = snprintf(url, len, "%.*s/api/v1/tap?match=%s&limit=%s", (int)blen,
+                 base, m, limit);
+    curl_free(m);
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* See admin.h. */
+int sl_admin_tap_main(int argc, char **argv)
+{
+    const char *base = "http://127.0.0.1:2020", *match = "*", *limit = "0";
+    const char *token = getenv("SLUICE_HTTP_TOKEN");
+    struct curl_slist *hdrs = NULL;
+    char url[2048], auth[1024];
+    long status = 0;
+    CURL *curl;
+    CURLcode cc;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char **dst = strcmp(argv[i], "--url") == 0     ? &base
+                           : strcmp(argv[i], "--match") == 0 ? &match
+                           : strcmp(argv[i], "--limit") == 0 ? &limit
+                           : strcmp(argv[i], "--token") == 0 ? &token
+                                                             : NULL;
+
+        if (dst == NULL || i + 1 >= argc) {
+            admin_tap_usage();
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+        (curl = curl_easy_init()) == NULL) {
+        fprintf(stderr, "sluice tap: cannot initialise libcurl\n");
+        return 1;
+    }
+    if (admin_tap_url(curl, url, sizeof(url), base, match, limit) != 0) {
+        curl_easy_cleanup(curl);
+        fprintf(stderr, "sluice tap: URL too long\n");
+        return 2;
+    }
+    if (token != NULL && token[0] != '\0') {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, auth);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, admin_tap_write);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+    cc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "sluice tap: %s: %s%s\n", base,
+                curl_easy_strerror(cc),
+                status == 401 ? " (wrong or missing --token)" : "");
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(curl);
+    curl_global_cleanup();
+    return cc == CURLE_OK ? 0 : 1;
 }

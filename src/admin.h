@@ -7,7 +7,14 @@
  *   GET /health/live      200 while the loop turns
  *   GET /health/ready     200 when ready, else 503 with reasons
  *   GET /api/v1/storage   chunks and bytes per input and output
- * Everything else: 404 JSON; a method other than GET/HEAD: 405.
+ *   GET /api/v1/tap?match=<wildcard>&limit=<n>
+ *                         records after the filters, live, as NDJSON
+ *                         (chunked); bounded per client: a slow client
+ *                         loses records (counted), the pipeline never waits
+ *   POST /api/v1/reload   like SIGHUP: 200 {"status":"reloaded"} or 400
+ *                         {"status":"error","errors":[...]}
+ * Everything else: 404 JSON; a wrong method: 405.  With an auth token, every
+ * endpoint but /health/live wants "Authorization: Bearer <token>" (401).
  * Main thread only.  The server outlives reloads: it asks the hooks for
  * the current engine's health on each request.
  */
@@ -28,6 +35,13 @@ struct sl_admin_hooks {
     void (*health)(void *arg, struct sl_health *h);
     /* GET /api/v1/storage: appends the JSON report to <out>. */
     int (*storage)(void *arg, struct sl_buf *out);
+    /* POST /api/v1/reload: reloads the configuration.  On failure returns
+     * an error and appends the validation errors to <errors> as JSON
+     * strings separated by commas. */
+    int (*reload)(void *arg, struct sl_buf *errors);
+    /* Bearer token required on every endpoint but /health/live (NULL or
+     * "": none).  Copied. */
+    const char *auth_token;
 };
 
 /* Binds <listen>:<port> (port 0 picks a free one, see sl_admin_port).
@@ -39,6 +53,14 @@ int sl_admin_create(struct event_base *base, struct sl_metrics *m,
 /* The port actually bound. */
 int sl_admin_port(const struct sl_admin *a);
 
+/* Replaces the auth token (after a reload); NULL or "" removes it. */
+int sl_admin_set_token(struct sl_admin *a, const char *token);
+
 void sl_admin_destroy(struct sl_admin *a);
+
+/* `sluice tap [--url URL] [--match TAG] [--limit N] [--token T]`: prints
+ * the NDJSON stream of GET /api/v1/tap to stdout (libcurl).  <argv>[0] is
+ * "tap".  Returns the process exit code. */
+int sl_admin_tap_main(int argc, char **argv);
 
 #endif

@@ -388,6 +388,9 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
         body = r.body;
         ts_ns = r.ts_ns;
     }
+    if (sl_engine_tap != NULL) {
+        sl_engine_tap(sl_engine_tap_arg, tag, ts_ns, body);
+    }
     if (mask == 0) {
         sl_metric_add(e->m_unrouted, 1);
         ins->append_seq++;

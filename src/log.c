@@ -29,7 +29,9 @@
 
 #include "log.h"
 #include "plugin.h"
+#include "sluice/mem.h"
 #include "sluice/plugin.h"
+#include "sluice/timeutil.h"
 
 #include "sluice/banned.h"
 
@@ -67,6 +69,18 @@ static int log_text = -1; /* -1: not decided yet */
 static pthread_mutex_t log_sites_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct log_site log_sites[LOG_SITES];
 static int64_t log_clock_skew_s;
+
+/* The capture ring of the self_logs input (see sluice/log.h).  <log_cap_on>
+ * is read without the lock so that a daemon without a capture pays one
+ * atomic load per line. */
+static pthread_mutex_t log_cap_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_cap_on;
+static struct sl_log_entry *log_cap_ring;
+static size_t log_cap_size, log_cap_head, log_cap_count;
+static int log_cap_level;
+static char log_cap_self[SL_LOG_CAPTURE_COMP];
+static uint64_t log_cap_dropped;
+static __thread bool log_cap_muted;
 
 static const char *const log_level_names[] = {
     [SL_LOG_OFF] = "off",   [SL_LOG_ERROR] = "error", [SL_LOG_WARN] = "warn",
@@ -500,6 +514,110 @@ static void log_write(const char *p, size_t n)
     }
 }
 
+/* ---- capture ---- */
+
+/* Starts the capture ring; see sluice/log.h. */
+int sl_log_capture_start(size_t cap, int min_level, const char *self)
+{
+    struct sl_log_entry *ring;
+    int rc = SL_OK;
+
+    if (cap == 0) {
+        return SL_EINVAL;
+    }
+    ring = sl_calloc(cap, sizeof(*ring));
+    if (ring == NULL) {
+        return SL_ENOMEM;
+    }
+    pthread_mutex_lock(&log_cap_lock);
+    if (log_cap_ring != NULL) {
+        rc = SL_EEXIST;
+    } else {
+        log_cap_ring = ring;
+        ring = NULL;
+        log_cap_size = cap;
+        log_cap_head = 0;
+        log_cap_count = 0;
+        log_cap_dropped = 0;
+        log_cap_level = min_level;
+        snprintf(log_cap_self, sizeof(log_cap_self), "%s",
+                 self != NULL ? self : "");
+        __atomic_store_n(&log_cap_on, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&log_cap_lock);
+    sl_free(ring);
+    return rc;
+}
+
+/* Stops the capture and frees the ring. */
+void sl_log_capture_stop(void)
+{
+    struct sl_log_entry *ring;
+
+    pthread_mutex_lock(&log_cap_lock);
+    __atomic_store_n(&log_cap_on, 0, __ATOMIC_RELEASE);
+    ring = log_cap_ring;
+    log_cap_ring = NULL;
+    log_cap_size = 0;
+    log_cap_count = 0;
+    pthread_mutex_unlock(&log_cap_lock);
+    sl_free(ring);
+}
+
+/* Moves the oldest entries out of the ring; see sluice/log.h. */
+size_t sl_log_capture_drain(struct sl_log_entry *out, size_t max,
+                            uint64_t *dropped)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&log_cap_lock);
+    while (log_cap_ring != NULL && n < max && log_cap_count > 0) {
+        out[n++] = log_cap_ring[log_cap_head];
+        log_cap_head = (log_cap_head + 1) % log_cap_size;
+        log_cap_count--;
+    }
+    if (dropped != NULL) {
+        *dropped = log_cap_dropped;
+    }
+    log_cap_dropped = 0;
+    pthread_mutex_unlock(&log_cap_lock);
+    return n;
+}
+
+/* Mutes the capture for the calling thread. */
+void sl_log_capture_mute(bool on)
+{
+    log_cap_muted = on;
+}
+
+/* Copies one line into the ring, or counts it dropped when full. */
+static void log_capture(const char *comp, int level, const char *msg)
+{
+    struct sl_log_entry *e;
+
+    if (__atomic_load_n(&log_cap_on, __ATOMIC_ACQUIRE) == 0 ||
+        log_cap_muted) {
+        return;
+    }
+    pthread_mutex_lock(&log_cap_lock);
+    if (log_cap_ring == NULL || level > log_cap_level ||
+        strcmp(comp, log_cap_self) == 0) {
+        goto out;
+    }
+    if (log_cap_count == log_cap_size) {
+        log_cap_dropped++;
+        goto out;
+    }
+    e = &log_cap_ring[(log_cap_head + log_cap_count) % log_cap_size];
+    e->ts_ns = sl_time_now_ns();
+    e->level = level;
+    snprintf(e->component, sizeof(e->component), "%s", comp);
+    snprintf(e->message, sizeof(e->message), "%s", msg);
+    log_cap_count++;
+out:
+    pthread_mutex_unlock(&log_cap_lock);
+}
+
 /* Builds and writes one line; see the contract in sluice/log.h. */
 static void log_vemit(const char *comp, int level, const struct sl_log_kv *kv,
                       size_t nkv, uint64_t suppressed, const char *fmt,
@@ -523,6 +641,7 @@ static void log_vemit(const char *comp, int level, const struct sl_log_kv *kv,
         msg[0] = '\0';
     }
     cut = (size_t)n >= sizeof(msg);
+    log_capture(comp, level, msg);
     log_put_fields(&t, text, kv, nkv, suppressed);
     if (t.truncated) {
         /* Too many fields: keep the line well-formed without them. */

@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,8 @@
 #include "plugin.h"
 #include "storage.h"
 #include "util.h"
+#include "sluice/json.h"
+#include "sluice/mem.h"
 #include "sluice/banned.h"
 
 const struct sl_option *sl_engine_service_options(void);
@@ -40,6 +44,9 @@ struct sl_daemon {
     struct sl_engine *old;      /* draining after a reload */
     struct sl_admin *admin;
     const char *config_path;
+    const char *pid_file;       /* --pidfile, else service.pid_file */
+    bool pid_written;
+    const char *user, *group;   /* --user/--group: drop after binding */
     int cli_log_level;          /* -1: from the config */
     struct event *sigs[4];
     bool stopping;
@@ -111,12 +118,16 @@ static int daemon_storage(void *arg, struct sl_buf *out)
     return sl_engine_storage_json(d->engine, out);
 }
 
+static int daemon_admin_reload(void *arg, struct sl_buf *out);
+
 static int daemon_admin_start(struct sl_daemon *d, struct sl_err *err)
 {
     const struct sl_service_conf *svc = &d->engine->svc;
     struct sl_admin_hooks hooks = { .arg = d,
                                     .health = daemon_health,
-                                    .storage = daemon_storage };
+                                    .storage = daemon_storage,
+                                    .reload = daemon_admin_reload,
+                                    .auth_token = svc->http_auth_token };
     char port[16];
     int rc;
 
@@ -188,7 +199,10 @@ static void daemon_wire(struct sl_daemon *d, struct sl_engine *e)
     e->on_inputs_finished = daemon_inputs_finished;
 }
 
-static void daemon_reload(struct sl_daemon *d)
+/* Reloads the configuration (SIGHUP, POST /api/v1/reload).  When the new
+ * one is refused, its errors are left in <out> (may be NULL) and an error
+ * is returned. */
+static int daemon_reload(struct sl_daemon *d, struct sl_errlist *out)
 {
     struct sl_errlist errs;
     struct sl_engine *next = NULL;
@@ -201,7 +215,10 @@ static void daemon_reload(struct sl_daemon *d)
         sl_clog_error("engine", "reload refused: %s has %zu errors; the "
                                 "running pipeline continues unchanged",
                       d->config_path, sl_errlist_count(&errs));
-        return;
+        if (out != NULL) {
+            *out = errs;
+        }
+        return SL_ECONFIG;
     }
     if (d->old != NULL) {
         /* A previous reload is still draining: cut it short. */
@@ -227,9 +244,43 @@ static void daemon_reload(struct sl_daemon *d)
         d->stopping = true;
         next->on_drained = daemon_exit_drained;
         sl_engine_drain(next, 0);
-        return;
+        if (out != NULL) {
+            sl_errlist_init(out);
+            sl_errlist_push(out, &err);
+        }
+        return SL_EIO;
     }
+    sl_admin_set_token(d->admin, next->svc.http_auth_token);
     sl_clog_info("engine", "configuration reloaded from %s", d->config_path);
+    return SL_OK;
+}
+
+/* Admin hook of POST /api/v1/reload: errors as JSON strings. */
+static int daemon_admin_reload(void *arg, struct sl_buf *out)
+{
+    char line[SL_ERR_MSG_MAX + SL_ERR_FILE_MAX + SL_ERR_KEY_MAX + 32];
+    struct sl_daemon *d = arg;
+    struct sl_errlist *errs = sl_calloc(1, sizeof(*errs));
+    size_t i;
+    int rc;
+
+    if (errs == NULL) {
+        return SL_ENOMEM;
+    }
+    sl_errlist_init(errs);
+    if (d->stopping) {
+        sl_free(errs);
+        sl_buf_append_str(out, "\"the daemon is stopping\"");
+        return SL_ECLOSED;
+    }
+    rc = daemon_reload(d, errs);
+    for (i = 0; rc != SL_OK && i < errs->n; i++) {
+        sl_err_format(&errs->items[i], line, sizeof(line));
+        sl_buf_append_str(out, i > 0 ? "," : "");
+        sl_json_write_string(out, line, strlen(line));
+    }
+    sl_free(errs);
+    return rc;
 }
 
 static void daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -239,7 +290,7 @@ static void daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     if (sig == SIGHUP) {
         if (!d->stopping) {
-            daemon_reload(d);
+            daemon_reload(d, NULL);
         }
         return;
     }
@@ -272,10 +323,72 @@ static int daemon_signals(struct sl_daemon *d)
     return SL_OK;
 }
 
+/* Writes the pid file (before privileges are dropped). */
+static int daemon_pidfile(struct sl_daemon *d, struct sl_err *err)
+{
+    char pid[32];
+    int rc;
+
+    if (d->pid_file == NULL) {
+        d->pid_file = d->engine->svc.pid_file;
+    }
+    if (d->pid_file == NULL) {
+        return SL_OK;
+    }
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    rc = sl_file_write_atomic(d->pid_file, pid, strlen(pid), 0644);
+    if (rc != SL_OK) {
+        return sl_err_set(err, rc, "cannot write pid file %s: %s",
+                          d->pid_file, sl_strerror(rc));
+    }
+    d->pid_written = true;
+    return SL_OK;
+}
+
+/* --user/--group: switches to an unprivileged account once every socket
+ * is bound.  Group first (while still allowed), then supplementary
+ * groups, then the user; glibc applies the ids to every thread. */
+static int daemon_drop_privileges(struct sl_daemon *d, struct sl_err *err)
+{
+    struct passwd *pw = NULL;
+    struct group *gr = NULL;
+    gid_t gid;
+
+    if (d->user == NULL && d->group == NULL) {
+        return SL_OK;
+    }
+    if (d->user != NULL && (pw = getpwnam(d->user)) == NULL) {
+        return sl_err_set(err, SL_ENOTFOUND, "--user: no user '%s'", d->user);
+    }
+    if (d->group != NULL && (gr = getgrnam(d->group)) == NULL) {
+        return sl_err_set(err, SL_ENOTFOUND, "--group: no group '%s'",
+                          d->group);
+    }
+    gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+    if (pw != NULL ? initgroups(pw->pw_name, gid) != 0
+                   : setgroups(0, NULL) != 0) {
+        return sl_err_set(err, sl_rc_from_errno(errno),
+                          "cannot set groups: %s", strerror(errno));
+    }
+    if (setgid(gid) != 0 || (pw != NULL && setuid(pw->pw_uid) != 0)) {
+        return sl_err_set(err, sl_rc_from_errno(errno),
+                          "cannot drop privileges: %s", strerror(errno));
+    }
+    if (pw != NULL && pw->pw_uid != 0 && setuid(0) == 0) {
+        return sl_err_set(err, SL_EIO, "privileges could be regained");
+    }
+    sl_clog_info("engine", "running as uid %ld gid %ld", (long)getuid(),
+                 (long)getgid());
+    return SL_OK;
+}
+
 static void daemon_fini(struct sl_daemon *d)
 {
     size_t i;
 
+    if (d->pid_written) {
+        unlink(d->pid_file);
+    }
     sl_engine_destroy(d->old);
     sl_engine_destroy(d->engine);
     sl_admin_destroy(d->admin);
@@ -317,7 +430,8 @@ static int daemon_setup(struct sl_daemon *d, bool dry_run)
     return -1;
 }
 
-static int daemon_run(const char *path, int cli_log_level, bool dry_run)
+static int daemon_run(const char *path, int cli_log_level, bool dry_run,
+                      const char *const *ids)
 {
     struct sl_daemon d;
     struct sl_err err = { 0 };
@@ -325,6 +439,9 @@ static int daemon_run(const char *path, int cli_log_level, bool dry_run)
 
     memset(&d, 0, sizeof(d));
     d.config_path = path;
+    d.pid_file = ids[0];
+    d.user = ids[1];
+    d.group = ids[2];
     d.cli_log_level = cli_log_level;
     rc = daemon_setup(&d, dry_run);
     if (rc >= 0) {
@@ -335,7 +452,9 @@ static int daemon_run(const char *path, int cli_log_level, bool dry_run)
     daemon_wire(&d, d.engine);
     sl_metrics_add_process(d.metrics, d.engine->start_ns);
     if (daemon_signals(&d) != SL_OK || daemon_admin_start(&d, &err) != SL_OK ||
-        sl_engine_start(d.engine, &err) != SL_OK) {
+        sl_engine_start(d.engine, &err) != SL_OK ||
+        daemon_pidfile(&d, &err) != SL_OK ||
+        daemon_drop_privileges(&d, &err) != SL_OK) {
         sl_clog_error("engine", "cannot start: %s%s%s", err.key,
                       err.key[0] ? ": " : "", err.msg[0] ? err.msg : "error");
         daemon_fini(&d);
@@ -493,6 +612,9 @@ static void usage(FILE *f)
             "                                            (NAME, kind:NAME or service)\n"
             "       sluice storage inspect|fsck|export PATH [--repair]\n"
             "       sluice replay -c FILE --output NAME [DLQFILE...]\n"
+            "       sluice tap [--url URL] [--match TAG] [--limit N] "
+            "[--token T]\n"
+            "       sluice -c FILE [--pidfile F] [--user U] [--group G]\n"
             "       sluice --version\n"
             "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads FILE.\n");
 }
@@ -505,6 +627,9 @@ enum {
     OPT_INTRO,
     OPT_NAME_OF,
     OPT_LOG_LEVEL,
+    OPT_PIDFILE,
+    OPT_USER,
+    OPT_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -516,6 +641,9 @@ static const struct option long_opts[] = {
     { "intro-file", required_argument, NULL, OPT_INTRO },
     { "plugin-name-of", required_argument, NULL, OPT_NAME_OF },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "pidfile", required_argument, NULL, OPT_PIDFILE },
+    { "user", required_argument, NULL, OPT_USER },
+    { "group", required_argument, NULL, OPT_GROUP },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -524,6 +652,7 @@ static const struct option long_opts[] = {
 int main(int argc, char **argv)
 {
     const char *config = NULL, *describe = NULL, *intro = NULL;
+    const char *ids[3] = { NULL, NULL, NULL }; /* pidfile, user, group */
     bool dry_run = false, markdown = false;
     int c, level = -1;
 
@@ -534,6 +663,9 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "replay") == 0) {
         return cmd_replay(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "tap") == 0) {
+        return sl_admin_tap_main(argc - 1, argv + 1);
     }
     if (argc > 1 && strcmp(argv[1], "audit") == 0) {
         return sl_audit_main(argc - 2, argv + 2);
@@ -569,6 +701,11 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_PIDFILE:
+        case OPT_USER:
+        case OPT_GROUP:
+            ids[c - OPT_PIDFILE] = optarg;
+            break;
         case 'V':
             printf("sluice %s\n", SL_VERSION);
             return 0;
@@ -590,5 +727,5 @@ int main(int argc, char **argv)
     if (level >= 0) {
         sl_log_setup(level, SL_LOG_FORMAT_AUTO);
     }
-    return daemon_run(config, level, dry_run);
+    return daemon_run(config, level, dry_run, ids);
 }

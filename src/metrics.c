@@ -629,6 +629,33 @@ struct sl_metric *sl_metric_gauge(struct sl_instance *ins, const char *name,
                               label_value);
 }
 
+/* Finds or creates a free-form series of <ins>'s registry; see
+ * sluice/metrics.h. */
+struct sl_metric *sl_metric_labeled(struct sl_instance *ins, const char *name,
+                                    const char *help,
+                                    enum sl_metric_kind kind,
+                                    const char *const *labels,
+                                    const double *buckets, size_t nbuckets)
+{
+    struct sl_metrics *m = ins != NULL ? sl_instance_metrics(ins) : NULL;
+
+    if (m == NULL || name == NULL) {
+        return NULL;
+    }
+    switch (kind) {
+    case SL_METRIC_KIND_COUNTER:
+        return sl_metrics_get(m, name, help, SL_METRIC_COUNTER, labels);
+    case SL_METRIC_KIND_GAUGE:
+        return sl_metrics_get(m, name, help, SL_METRIC_GAUGE, labels);
+    case SL_METRIC_KIND_HISTOGRAM:
+        if (buckets == NULL || nbuckets == 0) {
+            return sl_metrics_get(m, name, help, SL_METRIC_HISTOGRAM, labels);
+        }
+        return sl_metrics_histogram(m, name, help, labels, buckets, nbuckets);
+    }
+    return NULL;
+}
+
 /* ---- encoders ---- */
 
 /* An output buffer that remembers its first error, so that encoders can
@@ -1105,4 +1132,17 @@ int sl_metrics_add_process(struct sl_metrics *m, int64_t start_ns)
                                   "epoch in seconds.",
                                   NULL, metrics_start_time, m);
     return rc;
+}
+
+/* Writes the whole registry of <ins>'s engine; see sluice/metrics.h. */
+int sl_metrics_export(const struct sl_instance *ins, bool json,
+                      struct sl_buf *out)
+{
+    struct sl_metrics *m = ins != NULL ? sl_instance_metrics(ins) : NULL;
+
+    if (m == NULL || out == NULL) {
+        return SL_EINVAL;
+    }
+    return json ? sl_metrics_write_json(m, out)
+                : sl_metrics_write_prometheus(m, out);
 }

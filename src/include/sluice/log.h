@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sl_instance;
 
@@ -65,5 +66,38 @@ void sl_log_emit(const struct sl_instance *ins, const char *component,
 
 /* With context fields. */
 #define sl_log_kv(ins, comp, lvl, kv, nkv, ...) SL_LOG_AT_(ins, comp, lvl, kv, nkv, __VA_ARGS__)
+
+/* ---- capture of the daemon's own log (the self_logs input) ----
+ *
+ * While a capture is started, every line that is written is also copied
+ * into a bounded ring (lock-protected; any thread may log).  The capturing
+ * input drains it on the main loop.  When the ring is full the line is
+ * dropped and counted.  Lines logged by the thread that set
+ * sl_log_capture_mute(true), or whose component is the capture's own
+ * <self> component, are never captured, so that records the capturing
+ * input produces cannot feed it again. */
+
+#define SL_LOG_CAPTURE_MSG 1024
+#define SL_LOG_CAPTURE_COMP 64
+
+struct sl_log_entry {
+    int64_t ts_ns; /* wall clock */
+    int level;
+    char component[SL_LOG_CAPTURE_COMP];
+    char message[SL_LOG_CAPTURE_MSG]; /* cut when longer */
+};
+
+/* Starts capturing lines at <min_level> or more severe into a ring of
+ * <cap> entries.  <self> (copied) is a component never captured.  Returns
+ * SL_OK, SL_EEXIST when a capture is already running, or SL_ENOMEM. */
+int sl_log_capture_start(size_t cap, int min_level, const char *self);
+/* Stops and frees the ring (what was not drained is lost). */
+void sl_log_capture_stop(void);
+/* Moves up to <max> entries, oldest first, into <out>; returns how many.
+ * <dropped> (may be NULL) receives the lines dropped since the last call. */
+size_t sl_log_capture_drain(struct sl_log_entry *out, size_t max,
+                            uint64_t *dropped);
+/* Per thread: while on, lines this thread logs are not captured. */
+void sl_log_capture_mute(bool on);
 
 #endif
