@@ -184,6 +184,15 @@ int sl_batch_fail_record(struct sl_batch *b, size_t index, bool permanent,
     if (error != NULL && b->error[0] == '\0') {
         snprintf(b->error, sizeof(b->error), "%s", error);
     }
+    if (error != NULL && permanent) {
+        /* Kept per record for the dead-letter queue. */
+        if (b->fail_errs == NULL) {
+            b->fail_errs = sl_calloc(b->chunk->records, sizeof(char *));
+        }
+        if (b->fail_errs != NULL && b->fail_errs[index] == NULL) {
+            b->fail_errs[index] = sl_strndup(error, strnlen(error, 1024));
+        }
+    }
     return SL_OK;
 }
 
@@ -214,8 +223,23 @@ unsigned sl_worker_id(const struct sl_worker *w)
 
 /* ---- worker thread ---- */
 
+static void batch_free_errs(struct sl_batch *b)
+{
+    size_t i;
+
+    if (b->fail_errs == NULL) {
+        return;
+    }
+    for (i = 0; i < b->chunk->records; i++) {
+        sl_free(b->fail_errs[i]);
+    }
+    sl_free(b->fail_errs);
+    b->fail_errs = NULL;
+}
+
 static void batch_free(struct sl_batch *b)
 {
+    batch_free_errs(b);
     sl_free(b->owned);
     sl_free(b->skip);
     sl_free(b->failed);
@@ -290,8 +314,12 @@ static void batch_dead_letter(struct sl_batch *b, uint8_t want,
         }
         n++;
         if (rc == SL_OK && out->dlq_on) {
+            const char *own = b->fail_errs != NULL ? b->fail_errs[ev.index]
+                                                   : NULL;
+
             rc = sl_dlq_format(&lines, out->ins->name, sl_batch_tag(b),
-                               ev.ts_ns, ev.body, why, b->attempts);
+                               ev.ts_ns, ev.body, own != NULL ? own : why,
+                               b->attempts);
         }
     }
     if (n == 0) {
@@ -397,6 +425,7 @@ static size_t batch_apply_partial(struct sl_batch *b)
     }
     sl_free(b->failed);
     b->failed = NULL;
+    batch_free_errs(b);
     return b->count;
 }
 

@@ -51,6 +51,7 @@ struct sl_batch {
     uint8_t *skip;            /* 1 = record already done (after PARTIAL) */
     uint8_t *failed;          /* set by sl_batch_fail_record: 1 retry,
                                  2 permanent */
+    char **fail_errs;         /* per-record reason, or NULL */
     size_t count;             /* records still to deliver */
     size_t bytes;             /* body bytes still to deliver */
     char error[256];
