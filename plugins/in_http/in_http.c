@@ -365,13 +365,15 @@ static bool hec_index_allowed(const struct sl_strlist *indexes,
     return false;
 }
 
-/* "time": epoch seconds as a number or a numeric string. */
+/* "time": epoch seconds as a number or a numeric string, with up to 9
+ * fraction digits kept exactly (no floating point). */
 static bool hec_time(const struct sl_json *t, int64_t *ts_ns)
 {
-    char tmp[64];
-    char *end = NULL;
     struct sl_str s;
-    double d;
+    int64_t sec = 0;
+    int64_t frac = 0;
+    int64_t scale = SL_NS_PER_S;
+    size_t i = 0;
 
     if (t->type == SL_JSON_NUMBER) {
         s = t->u.num;
@@ -380,16 +382,27 @@ static bool hec_time(const struct sl_json *t, int64_t *ts_ns)
     } else {
         return false;
     }
-    if (s.len == 0 || s.len >= sizeof(tmp)) {
+    for (; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++) {
+        if (sec > INT64_C(100000000000)) {
+            return false;
+        }
+        sec = sec * 10 + (s.ptr[i] - '0');
+    }
+    if (i == 0) {
         return false;
     }
-    memcpy(tmp, s.ptr, s.len);
-    tmp[s.len] = '\0';
-    d = strtod(tmp, &end);
-    if (end == tmp || *end != '\0' || !(d >= 0) || d > 1e11) {
+    if (i < s.len && s.ptr[i] == '.') {
+        for (i++; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (s.ptr[i] - '0') * scale;
+            }
+        }
+    }
+    if (i != s.len) {
         return false;
     }
-    *ts_ns = (int64_t)(d * 1e9);
+    *ts_ns = sec * SL_NS_PER_S + frac;
     return true;
 }
 
@@ -1464,15 +1477,16 @@ static void es_reply_nodes(struct http_req *r)
 static bool es_bulk_path(const char *path, struct sl_str *index)
 {
     size_t n = strlen(path);
-    const char *p = path;
+    size_t i = 0;
 
     if (n < 6 || strcmp(path + n - 6, "/_bulk") != 0) {
         return false;
     }
-    while (*p == '/') {
-        p++;
+    n -= 6;
+    while (i < n && path[i] == '/') {
+        i++;
     }
-    *index = sl_str_make(p, (size_t)(path + n - 6 - p));
+    *index = sl_str_make(path + i, n - i);
     return memchr(index->ptr, '/', index->len) == NULL;
 }
 
