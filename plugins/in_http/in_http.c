@@ -64,15 +64,15 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define HTTP_BACKLOG       256
-#define HTTP_TAG_MAX       256
-#define HTTP_HEADERS_MAX   (64 * 1024)
-#define HTTP_CHANNELS_MAX  1024
-#define HTTP_ACKS_MAX      100000
-#define HTTP_CODE_MIN      100
-#define HTTP_CODE_MAX      599
-#define HTTP_BUF_KEEP      (1024 * 1024)
-#define HTTP_CHANNEL_MAX   128
+#define HTTP_BACKLOG      256
+#define HTTP_TAG_MAX      256
+#define HTTP_HEADERS_MAX  (64 * 1024)
+#define HTTP_CHANNELS_MAX 1024
+#define HTTP_ACKS_MAX     100000
+#define HTTP_CODE_MIN     100
+#define HTTP_CODE_MAX     599
+#define HTTP_BUF_KEEP     (1024 * 1024)
+#define HTTP_CHANNEL_MAX  128
 
 /* ---- the body splitter (exported for tests and fuzzing) ---- */
 
@@ -202,8 +202,8 @@ static int split_emit(const char *p, size_t start, size_t end, size_t index,
 }
 
 /* A top-level array: elements separated by commas. */
-static int split_array(const char *p, size_t n, sl_http_value_fn fn,
-                       void *arg, struct sl_http_split_err *e)
+static int split_array(const char *p, size_t n, sl_http_value_fn fn, void *arg,
+                       struct sl_http_split_err *e)
 {
     size_t i = split_skip_ws(p, n, 1);
     size_t index = 0;
@@ -512,8 +512,8 @@ int sl_http_hec_event(struct sl_arena *a, const char *p, size_t n,
         return 6;
     }
     v = sl_json_obj_get(env, SL_STR_LIT("index"));
-    if (v != NULL && (v->type != SL_JSON_STRING ||
-                      !hec_index_allowed(indexes, v->u.str))) {
+    if (v != NULL &&
+        (v->type != SL_JSON_STRING || !hec_index_allowed(indexes, v->u.str))) {
         return 7;
     }
     v = sl_json_obj_get(env, SL_STR_LIT("fields"));
@@ -530,8 +530,7 @@ enum http_ack_mode {
     HTTP_ACK_DELIVERED,
 };
 
-static const char *const in_http_ack_modes[] = { "durable", "delivered",
-                                                 NULL };
+static const char *const in_http_ack_modes[] = { "durable", "delivered", NULL };
 static const char *const in_http_codes[] = { "200", "201", "204", NULL };
 static const int in_http_code_values[] = { 200, 201, 204 };
 
@@ -562,89 +561,146 @@ struct in_http_conf {
 
 #define C(f) SL_OPT_FIELD(struct in_http_conf, f)
 static const struct sl_option in_http_options[] = {
-    { .name = "listen", .type = SL_OPT_STR, .def = "127.0.0.1", C(listen),
+    { .name = "listen",
+      .type = SL_OPT_STR,
+      .def = "127.0.0.1",
+      C(listen),
       .desc = "Address to listen on. The default accepts local clients "
               "only; use 0.0.0.0 or :: for every interface." },
-    { .name = "port", .type = SL_OPT_INT, .def = "9880", .min = 0,
-      .max = 65535, C(port),
+    { .name = "port",
+      .type = SL_OPT_INT,
+      .def = "9880",
+      .min = 0,
+      .max = 65535,
+      C(port),
       .desc = "TCP port. 0 picks a free port (see port_file)." },
-    { .name = "port_file", .type = SL_OPT_STR, C(port_file),
+    { .name = "port_file",
+      .type = SL_OPT_STR,
+      C(port_file),
       .desc = "File the bound port is written to once listening, for "
               "port 0." },
-    { .name = "tag_from_path", .type = SL_OPT_BOOL, .def = "on",
+    { .name = "tag_from_path",
+      .type = SL_OPT_BOOL,
+      .def = "on",
       C(tag_from_path),
       .desc = "Tag records with the request path: POST /app.checkout tags "
               "app.checkout, and an Elasticsearch bulk item is tagged with "
               "its index. A request to / (and every HEC request) uses the "
               "instance's tag. Off: always the instance's tag." },
-    { .name = "max_body_size", .type = SL_OPT_SIZE, .def = "8M",
-      .min = 1024, .max = INT64_C(1) << 30, C(max_body_size),
+    { .name = "max_body_size",
+      .type = SL_OPT_SIZE,
+      .def = "8M",
+      .min = 1024,
+      .max = INT64_C(1) << 30,
+      C(max_body_size),
       .desc = "Largest request body, both as sent and after gzip or "
               "deflate decoding. A larger body is answered 413." },
-    { .name = "max_connections", .type = SL_OPT_INT, .def = "1024",
-      .min = 1, .max = 65536, C(max_connections),
+    { .name = "max_connections",
+      .type = SL_OPT_INT,
+      .def = "1024",
+      .min = 1,
+      .max = 65536,
+      C(max_connections),
       .desc = "Most connections at once. Connections above it are closed "
               "at once and counted in "
               "sluice_input_rejected_connections_total." },
-    { .name = "idle_timeout", .type = SL_OPT_TIME, .def = "60s",
-      .min = 1000, .max = INT64_C(86400000), C(idle_timeout),
+    { .name = "idle_timeout",
+      .type = SL_OPT_TIME,
+      .def = "60s",
+      .min = 1000,
+      .max = INT64_C(86400000),
+      C(idle_timeout),
       .desc = "A connection idle (or stuck in a request) for this long is "
               "closed. Whole seconds." },
-    { .name = "auth.token", .type = SL_OPT_STR, .flags = SL_OPT_SECRET,
+    { .name = "auth.token",
+      .type = SL_OPT_STR,
+      .flags = SL_OPT_SECRET,
       C(auth_token),
       .desc = "Require Authorization: Bearer <token> (Elasticsearch "
               "endpoints also accept ApiKey <token> and Basic with the "
               "token as password). Others are answered 401." },
-    { .name = "tls", .type = SL_OPT_BOOL, .def = "off", C(tls),
+    { .name = "tls",
+      .type = SL_OPT_BOOL,
+      .def = "off",
+      C(tls),
       .desc = "Serve HTTPS; needs tls.cert_file and tls.key_file." },
-    { .name = "tls.cert_file", .type = SL_OPT_STR, C(tls_cert_file),
+    { .name = "tls.cert_file",
+      .type = SL_OPT_STR,
+      C(tls_cert_file),
       .desc = "Server certificate chain (PEM)." },
-    { .name = "tls.key_file", .type = SL_OPT_STR, C(tls_key_file),
+    { .name = "tls.key_file",
+      .type = SL_OPT_STR,
+      C(tls_key_file),
       .desc = "Private key (PEM) of the server certificate." },
-    { .name = "tls.ca_file", .type = SL_OPT_STR, C(tls_ca_file),
+    { .name = "tls.ca_file",
+      .type = SL_OPT_STR,
+      C(tls_ca_file),
       .desc = "CA certificates (PEM) that client certificates must chain "
               "to, with tls.verify_client." },
-    { .name = "tls.verify_client", .type = SL_OPT_BOOL, .def = "off",
+    { .name = "tls.verify_client",
+      .type = SL_OPT_BOOL,
+      .def = "off",
       C(tls_verify_client),
       .desc = "Require a client certificate signed by tls.ca_file." },
-    { .name = "successful_response_code", .type = SL_OPT_ENUM, .def = "201",
-      .choices = in_http_codes, C(successful_response_code),
+    { .name = "successful_response_code",
+      .type = SL_OPT_ENUM,
+      .def = "201",
+      .choices = in_http_codes,
+      C(successful_response_code),
       .desc = "Status of an accepted generic request: 200, 201 or 204 "
               "(204 has no body; 200 and 201 answer "
               "{\"accepted\":<records>})." },
-    { .name = "es_compat", .type = SL_OPT_BOOL, .def = "off", C(es_compat),
+    { .name = "es_compat",
+      .type = SL_OPT_BOOL,
+      .def = "off",
+      C(es_compat),
       .desc = "Serve what Elasticsearch clients need: GET and HEAD /, "
               "/_license, /_xpack, /_nodes/http, template and ILM probes, "
               "and POST /_bulk and /<index>/_bulk." },
-    { .name = "es.version", .type = SL_OPT_STR, .def = "8.11.0",
+    { .name = "es.version",
+      .type = SL_OPT_STR,
+      .def = "8.11.0",
       C(es_version),
       .desc = "Version number reported by GET / (Beats refuse a server "
               "older than themselves)." },
-    { .name = "index_key", .type = SL_OPT_STR, C(index_key),
+    { .name = "index_key",
+      .type = SL_OPT_STR,
+      C(index_key),
       .desc = "With es_compat: add the bulk item's index to each record "
               "under this key (unless the document has it)." },
-    { .name = "hec_compat", .type = SL_OPT_BOOL, .def = "off",
+    { .name = "hec_compat",
+      .type = SL_OPT_BOOL,
+      .def = "off",
       C(hec_compat),
       .desc = "Serve Splunk HEC: /services/collector/event (also "
               "/services/collector and /services/collector/event/1.0), "
               "/services/collector/raw, /services/collector/health and "
               "/services/collector/ack." },
-    { .name = "hec.token", .type = SL_OPT_LIST,
-      .flags = SL_OPT_SECRET | SL_OPT_MULTI, C(hec_token),
+    { .name = "hec.token",
+      .type = SL_OPT_LIST,
+      .flags = SL_OPT_SECRET | SL_OPT_MULTI,
+      C(hec_token),
       .desc = "Accepted HEC tokens (Authorization: Splunk <token>, or "
               "Basic with the token as password). Unset: auth.token when "
               "set, else no token is required." },
-    { .name = "hec.ack", .type = SL_OPT_BOOL, .def = "off", C(hec_ack),
+    { .name = "hec.ack",
+      .type = SL_OPT_BOOL,
+      .def = "off",
+      C(hec_ack),
       .desc = "Offer indexer acknowledgement: HEC data requests need a "
               "channel (X-Splunk-Request-Channel or ?channel=) and are "
               "answered with an ackId; POST /services/collector/ack "
               "reports it." },
-    { .name = "hec.allowed_indexes", .type = SL_OPT_LIST,
+    { .name = "hec.allowed_indexes",
+      .type = SL_OPT_LIST,
       C(hec_indexes),
       .desc = "Indexes a HEC event may name; another index is answered "
               "400 code 7. Unset: any index." },
-    { .name = "ack_mode", .type = SL_OPT_ENUM, .def = "durable",
-      .choices = in_http_ack_modes, C(ack_mode),
+    { .name = "ack_mode",
+      .type = SL_OPT_ENUM,
+      .def = "durable",
+      .choices = in_http_ack_modes,
+      C(ack_mode),
       .desc = "When an ackId is reported true: durable (records committed "
               "to the input's storage, i.e. on disk with storage.type "
               "filesystem). delivered is not supported yet and refused "
@@ -737,20 +793,34 @@ struct http_req {
 static const char *http_reason(int code)
 {
     switch (code) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
@@ -807,16 +877,15 @@ static void http_reply_error(struct http_req *r, int code, const char *msg)
     http_reply(r, code);
 }
 
-static void http_reply_es_error(struct http_req *r, int code,
-                                const char *type, const char *reason)
+static void http_reply_es_error(struct http_req *r, int code, const char *type,
+                                const char *reason)
 {
     struct sl_buf *b = &r->ctx->resp;
     size_t k;
 
     sl_buf_reset(b);
     for (k = 0; k < 2; k++) {
-        sl_buf_append_str(b, k == 0 ? "{\"error\":{\"root_cause\":[{"
-                                    : "}],");
+        sl_buf_append_str(b, k == 0 ? "{\"error\":{\"root_cause\":[{" : "}],");
         sl_buf_append_str(b, "\"type\":");
         sl_json_write_string(b, type, strlen(type));
         sl_buf_append_str(b, ",\"reason\":");
@@ -873,8 +942,8 @@ static bool http_basic_password(const char *b64, char *out, size_t outlen,
         n--;
     }
     colon = memchr(tmp, ':', (size_t)k);
-    if (colon == NULL || (size_t)k - (size_t)(colon + 1 - (char *)tmp) >=
-                             outlen) {
+    if (colon == NULL ||
+        (size_t)k - (size_t)(colon + 1 - (char *)tmp) >= outlen) {
         return false;
     }
     *len = (size_t)k - (size_t)(colon + 1 - (char *)tmp);
@@ -999,8 +1068,8 @@ static bool http_body(struct http_req *r)
         http_reply_error(r, 415, "unsupported Content-Encoding");
         return false;
     }
-    rc = sl_http_inflate(p, n, (size_t)ctx->conf->max_body_size,
-                         &ctx->inflated);
+    rc =
+        sl_http_inflate(p, n, (size_t)ctx->conf->max_body_size, &ctx->inflated);
     if (rc == SL_ELIMIT) {
         http_reply_error(r, 413, "decompressed body exceeds max_body_size");
         return false;
@@ -1046,8 +1115,7 @@ static bool http_commit(struct http_req *r, struct sl_str tag)
     int rc = http_append_all(r, tag);
 
     if (rc != SL_OK) {
-        sl_log_warn(r->ctx->ins, "cannot append records: %s",
-                    sl_strerror(rc));
+        sl_log_warn(r->ctx->ins, "cannot append records: %s", sl_strerror(rc));
         http_reply_error(r, 500, "cannot append the records");
         return false;
     }
@@ -1141,8 +1209,7 @@ static void http_handle_json(struct http_req *r)
     }
     ctx->body = r->p;
     ctx->nrecs = 0;
-    if (sl_http_body_split(r->p, r->n, false, http_collect, ctx, &e) !=
-        SL_OK) {
+    if (sl_http_body_split(r->p, r->n, false, http_collect, ctx, &e) != SL_OK) {
         http_reply_bad_body(r, &e);
         return;
     }
@@ -1300,7 +1367,8 @@ static bool bulk_parse(struct http_req *r, struct sl_str def_index)
         }
         if (it.action != 3) {
             if (!bulk_line(r->p, r->n, &pos, &s, &len)) {
-                http_reply_es_error(r, 400, "action_request_validation_exception",
+                http_reply_es_error(r, 400,
+                                    "action_request_validation_exception",
                                     "Validation Failed: source is missing");
                 return false;
             }
@@ -1466,8 +1534,7 @@ static void es_reply_nodes(struct http_req *r)
     sl_json_write_string(b, r->ctx->conf->es_version,
                          strlen(r->ctx->conf->es_version));
     sl_buf_printf(b,
-                  ",\"http\":{\"max_content_length_in_bytes\":%" PRIu64
-                  "}}}}",
+                  ",\"http\":{\"max_content_length_in_bytes\":%" PRIu64 "}}}}",
                   r->ctx->conf->max_body_size);
     http_reply(r, 200);
 }
@@ -1490,8 +1557,7 @@ static bool es_bulk_path(const char *path, struct sl_str *index)
     return memchr(index->ptr, '/', index->len) == NULL;
 }
 
-static const char *const es_schemes[] = { "bearer", "apikey", "basic",
-                                          NULL };
+static const char *const es_schemes[] = { "bearer", "apikey", "basic", NULL };
 
 /* Elasticsearch endpoints; false when <path> is not one of them. */
 static bool es_handle(struct http_req *r)
@@ -1512,7 +1578,8 @@ static bool es_handle(struct http_req *r)
                           "WWW-Authenticate", "Basic realm=\"sluice\"");
         http_reply_es_error(r, 401, "security_exception",
                             "missing or invalid authentication credentials");
-    } else if (bulk && (r->cmd == EVHTTP_REQ_POST || r->cmd == EVHTTP_REQ_PUT)) {
+    } else if (bulk &&
+               (r->cmd == EVHTTP_REQ_POST || r->cmd == EVHTTP_REQ_PUT)) {
         es_handle_bulk(r, index);
     } else if (get && strcmp(r->path, "/") == 0) {
         es_reply_root(r);
@@ -1670,8 +1737,10 @@ static void hec_reply_bad_event(struct http_req *r,
                                 const struct sl_http_split_err *e)
 {
     static const char *const texts[] = {
-        [6] = "Invalid data format", [7] = "Incorrect index",
-        [12] = "Event field is required", [13] = "Event field cannot be blank",
+        [6] = "Invalid data format",
+        [7] = "Incorrect index",
+        [12] = "Event field is required",
+        [13] = "Event field cannot be blank",
         [15] = "Error in handling indexed fields",
     };
     struct sl_buf *b = &r->ctx->resp;
@@ -1682,7 +1751,8 @@ static void hec_reply_bad_event(struct http_req *r,
     }
     sl_metric_add(r->ctx->m_invalid, 1);
     sl_buf_reset(b);
-    sl_buf_printf(b, "{\"text\":\"%s\",\"code\":%ld,\"invalid-event-number\":%zu}",
+    sl_buf_printf(b,
+                  "{\"text\":\"%s\",\"code\":%ld,\"invalid-event-number\":%zu}",
                   texts[code], code, e->index);
     http_reply(r, 400);
 }
@@ -1815,7 +1885,8 @@ static void hec_handle_data(struct http_req *r, bool raw, const char *chan)
         return;
     }
     sl_buf_reset(&ctx->resp);
-    sl_buf_printf(&ctx->resp, "{\"text\":\"Success\",\"code\":0,\"ackId\":%" PRIu64 "}",
+    sl_buf_printf(&ctx->resp,
+                  "{\"text\":\"Success\",\"code\":0,\"ackId\":%" PRIu64 "}",
                   ack);
     http_reply(r, 200);
 }
@@ -1988,10 +2059,11 @@ static struct bufferevent *http_on_bev(struct event_base *base, void *arg)
 
     if (ctx->ssl_ctx != NULL) {
         ssl = SSL_new(ctx->ssl_ctx);
-        bev = ssl == NULL ? NULL
-                          : bufferevent_openssl_socket_new(
-                                base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                BEV_OPT_CLOSE_ON_FREE);
+        bev = ssl == NULL
+                  ? NULL
+                  : bufferevent_openssl_socket_new(base, -1, ssl,
+                                                   BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE);
     } else {
         bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -2110,8 +2182,7 @@ fail:
                       ctx->conf->listen, ctx->conf->port, sl_strerror(rc));
 }
 
-static int http_ssl_fail(struct sl_err *err, const char *what,
-                         const char *file)
+static int http_ssl_fail(struct sl_err *err, const char *what, const char *file)
 {
     char e[256];
 
@@ -2190,9 +2261,9 @@ static void http_metrics(struct in_http_ctx *ctx)
                                     "Request body bytes received (as sent, "
                                     "before decompression).",
                                     NULL, NULL);
-    ctx->m_in_bytes = sl_metric_counter(ins, "sluice_input_bytes_total",
-                                        "Raw bytes the input read.", NULL,
-                                        NULL);
+    ctx->m_in_bytes =
+        sl_metric_counter(ins, "sluice_input_bytes_total",
+                          "Raw bytes the input read.", NULL, NULL);
     ctx->m_rejected = sl_metric_counter(
         ins, "sluice_input_rejected_connections_total",
         "Connections closed at once because max_connections was reached.", NULL,
@@ -2226,8 +2297,7 @@ static int http_check_conf(struct in_http_ctx *ctx, struct sl_err *err)
     return SL_OK;
 }
 
-static int in_http_init(struct sl_instance *ins, void *conf,
-                        struct sl_err *err)
+static int in_http_init(struct sl_instance *ins, void *conf, struct sl_err *err)
 {
     struct in_http_ctx *ctx = sl_calloc(1, sizeof(*ctx));
     int rc;
@@ -2272,8 +2342,7 @@ static int http_server(struct in_http_ctx *ctx, int fd, struct sl_err *err)
     evhttp_set_max_headers_size(ctx->http, HTTP_HEADERS_MAX);
     evhttp_set_timeout_tv(ctx->http, &tv);
     evhttp_set_allowed_methods(ctx->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                              EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
                                               EVHTTP_REQ_DELETE);
     evhttp_set_flags(ctx->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(ctx->http, http_on_request, ctx);

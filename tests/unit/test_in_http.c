@@ -76,14 +76,13 @@ static void test_split_object_and_ndjson(void **state)
     (void)state;
     assert_int_equal(split(" {\"a\":1}\n", false, &c, &e), SL_OK);
     assert_string_equal(c.out, "{\"a\":1}");
-    assert_int_equal(split("{\"a\":\"}{\"}\r\n{\"b\":[1,{\"c\":2}]}\n", false,
-                           &c, &e),
-                     SL_OK);
+    assert_int_equal(
+        split("{\"a\":\"}{\"}\r\n{\"b\":[1,{\"c\":2}]}\n", false, &c, &e),
+        SL_OK);
     assert_string_equal(c.out, "{\"a\":\"}{\"}|{\"b\":[1,{\"c\":2}]}");
     /* a pretty-printed object stays one value */
-    assert_int_equal(split("{\n  \"a\": 1,\n  \"b\": \"x\\\"y\"\n}", false,
-                           &c, &e),
-                     SL_OK);
+    assert_int_equal(
+        split("{\n  \"a\": 1,\n  \"b\": \"x\\\"y\"\n}", false, &c, &e), SL_OK);
     assert_int_equal(c.count, 1);
     /* HEC: concatenated, no separator */
     assert_int_equal(split("{\"event\":\"a\"}{\"event\":\"b\"}", true, &c, &e),
@@ -114,8 +113,7 @@ static void test_split_array(void **state)
     assert_int_equal(split("[{\"a\":1},]", false, &c, &e), SL_EPARSE);
     assert_int_equal(e.offset, 9);
     assert_int_equal(e.index, 1);
-    assert_int_equal(split("[{\"a\":1} {\"b\":2}]", false, &c, &e),
-                     SL_EPARSE);
+    assert_int_equal(split("[{\"a\":1} {\"b\":2}]", false, &c, &e), SL_EPARSE);
     assert_int_equal(e.offset, 9);
     assert_non_null(strstr(e.msg, "expected ','"));
     assert_int_equal(split("  [{\"a\":1}] x", false, &c, &e), SL_EPARSE);
@@ -187,8 +185,7 @@ static void test_inflate_caps_output(void **state)
     assert_int_equal(memcmp(out.data, plain, out.len), 0);
     /* one byte over the cap */
     assert_int_equal(
-        sl_http_inflate((char *)packed, n, sizeof(plain) - 1, &out),
-        SL_ELIMIT);
+        sl_http_inflate((char *)packed, n, sizeof(plain) - 1, &out), SL_ELIMIT);
     assert_true(out.cap <= 2 * (sizeof(plain) + 1)); /* bounded */
     /* zlib (Content-Encoding: deflate) */
     n = gzip("{\"a\":1}", 7, packed, sizeof(packed), false);
@@ -199,8 +196,7 @@ static void test_inflate_caps_output(void **state)
     n = gzip(plain, 5000, packed, sizeof(packed), true);
     assert_int_equal(sl_http_inflate((char *)packed, n / 2, 1 << 20, &out),
                      SL_EPARSE);
-    assert_int_equal(sl_http_inflate("not gzip", 8, 1 << 20, &out),
-                     SL_EPARSE);
+    assert_int_equal(sl_http_inflate("not gzip", 8, 1 << 20, &out), SL_EPARSE);
     sl_buf_fini(&out);
 }
 
@@ -246,7 +242,8 @@ static void test_hec_mapping(void **state)
                          "\"event\":\"plain text line\"}",
                          NULL, out, sizeof(out), &ts),
                      0);
-    assert_string_equal(out, "{\"event\":\"plain text line\",\"host\":\"web01\"}");
+    assert_string_equal(out,
+                        "{\"event\":\"plain text line\",\"host\":\"web01\"}");
     assert_true(ts == INT64_C(1795236001) * SL_NS_PER_S);
     assert_int_equal(hec("{\"host\":\"a\",\"event\":{\"host\":\"b\"}}", NULL,
                          out, sizeof(out), &ts),
@@ -268,18 +265,17 @@ static void test_hec_codes(void **state)
     assert_int_equal(hec("{\"event\":null}", NULL, out, sizeof(out), &ts), 13);
     assert_int_equal(hec("[1]", NULL, out, sizeof(out), &ts), 6);
     assert_int_equal(hec("{\"event\":", NULL, out, sizeof(out), &ts), 6);
-    assert_int_equal(hec("{\"event\":1,\"time\":\"x\"}", NULL, out,
-                         sizeof(out), &ts),
-                     6);
+    assert_int_equal(
+        hec("{\"event\":1,\"time\":\"x\"}", NULL, out, sizeof(out), &ts), 6);
     assert_int_equal(hec("{\"event\":1,\"fields\":{\"a\":{\"b\":1}}}", NULL,
                          out, sizeof(out), &ts),
                      15);
-    assert_int_equal(hec("{\"event\":1,\"index\":\"other\"}", &idx, out,
-                         sizeof(out), &ts),
-                     7);
-    assert_int_equal(hec("{\"event\":1,\"index\":\"main\"}", &idx, out,
-                         sizeof(out), &ts),
-                     0);
+    assert_int_equal(
+        hec("{\"event\":1,\"index\":\"other\"}", &idx, out, sizeof(out), &ts),
+        7);
+    assert_int_equal(
+        hec("{\"event\":1,\"index\":\"main\"}", &idx, out, sizeof(out), &ts),
+        0);
     assert_string_equal(out, "{\"event\":1,\"index\":\"main\"}");
 }
 
