@@ -1111,14 +1111,22 @@ static void http_flush_pump(struct sl_http_flush *f)
     if (f->c->inflight > 0 || f->nq > 0 || f->next < f->n) {
         return;
     }
-    r = http_flush_result(f);
     f->active = false;
+    if (f->ops->hold != NULL && f->ops->hold(f, f->arg)) {
+        return;
+    }
+    r = http_flush_result(f);
     if (f->in_run) {
         f->done_early = true;
         f->early = r;
         return;
     }
     sl_batch_done(f->b, r);
+}
+
+void sl_http_flush_finish(struct sl_http_flush *f)
+{
+    sl_batch_done(f->b, http_flush_result(f));
 }
 
 static void http_flush_apply(struct sl_http_flush *f, size_t first,
@@ -1176,8 +1184,9 @@ static void http_flush_done_cb(struct sl_http_request *req,
     if (resp->retry_after_ms > f->retry_after_ms) {
         f->retry_after_ms = resp->retry_after_ms;
     }
-    if (f->ops->response != NULL && resp->status >= 200 &&
-        resp->status < 300) {
+    if (f->ops->response != NULL &&
+        ((resp->status >= 200 && resp->status < 300) ||
+         (f->ops->all_answers && resp->status > 0))) {
         cls = f->ops->response(f, req->first, req->last, resp, f->arg);
     } else {
         cls = sl_http_classify(resp->status);

@@ -247,6 +247,15 @@ struct sl_http_ops {
                                    void *arg);
     /* Every record goes in its own request (webhooks). */
     bool one_per_request;
+    /* Call response for every HTTP answer (status > 0), not only 2xx, so
+     * the output can classify by the error codes of its protocol. */
+    bool all_answers;
+    /* Optional: called once every request of the flush has its answer,
+     * before the result is computed.  Return true to hold the batch (e.g.
+     * until the server acknowledges it), then call sl_http_flush_finish()
+     * once, later, on the worker thread; records may still be marked
+     * with sl_http_flush_fail meanwhile. */
+    bool (*hold)(struct sl_http_flush *f, void *arg);
 };
 
 /* Delivers <b> through <c>.  Returns the flush result to hand back to the
@@ -264,6 +273,9 @@ struct sl_batch *sl_http_flush_batch(const struct sl_http_flush *f);
 /* Marks record <i> failed; <reason> is copied (kept for the DLQ). */
 void sl_http_flush_fail(struct sl_http_flush *f, size_t i, bool permanent,
                         const char *reason);
+/* Completes a flush held by ops->hold: computes the result and calls
+ * sl_batch_done. */
+void sl_http_flush_finish(struct sl_http_flush *f);
 
 /* Describes a failed answer into <out> (status, transport error, or the
  * start of the body, truncated and on one line).  Never holds secrets. */
