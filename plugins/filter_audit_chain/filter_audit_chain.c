@@ -39,6 +39,7 @@ struct filter_audit_conf {
     char *key_file;
     char *state_file;
     bool sync;
+    char *tag_pattern;
 };
 
 struct filter_audit_ctx {
@@ -51,6 +52,7 @@ struct filter_audit_ctx {
     struct sl_buf ser;
     struct sl_buf canon;
     struct sl_metric *m_state_err;
+    const char *tag_pattern;
 };
 
 static const struct sl_option filter_audit_options[] = {
@@ -72,6 +74,14 @@ static const struct sl_option filter_audit_options[] = {
       SL_OPT_FIELD(struct filter_audit_conf, sync),
       .desc = "fdatasync the state file after each record, so that the "
               "chain survives a power cut, not only a crash." },
+    { .name = "tag_pattern",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct filter_audit_conf, tag_pattern),
+      .desc = "Chain only records whose tag, as it is when they reach this "
+              "filter, matches this pattern (* matches any run of "
+              "characters), e.g. audit.* after a normalize filter "
+              "re-tagged them. Others pass unchanged. Unset: every record "
+              "the filter's match selects." },
     SL_OPT_END,
 };
 
@@ -222,6 +232,7 @@ static int filter_audit_init(struct sl_instance *ins, void *conf,
     ctx->ins = ins;
     ctx->fd = -1;
     ctx->sync = c->sync;
+    ctx->tag_pattern = c->tag_pattern;
     sl_buf_init(&ctx->key, 0);
     sl_buf_init(&ctx->ser, 0);
     sl_buf_init(&ctx->canon, 0);
@@ -292,6 +303,33 @@ static struct sl_json *audit_obj(struct sl_record *r, struct sl_json *dom)
     return au;
 }
 
+/* Glob match of <s> against <pat> (NUL-terminated): * only. */
+static bool audit_glob(const char *pat, struct sl_str s)
+{
+    size_t i = 0;
+    const char *star = NULL;
+    size_t star_i = 0;
+
+    while (i < s.len) {
+        if (*pat == '*') {
+            star = pat++;
+            star_i = i;
+        } else if (*pat != '\0' && *pat == s.ptr[i]) {
+            pat++;
+            i++;
+        } else if (star != NULL) {
+            pat = star + 1;
+            i = ++star_i;
+        } else {
+            return false;
+        }
+    }
+    while (*pat == '*') {
+        pat++;
+    }
+    return *pat == '\0';
+}
+
 static enum sl_filter_result filter_audit_filter(struct sl_instance *ins,
                                                  struct sl_record *r)
 {
@@ -304,6 +342,9 @@ static enum sl_filter_result filter_audit_filter(struct sl_instance *ins,
     uint64_t seq = ctx->seq + 1;
     int rc;
 
+    if (ctx->tag_pattern != NULL && !audit_glob(ctx->tag_pattern, r->tag)) {
+        return SL_FILTER_KEEP;
+    }
     au = dom != NULL ? audit_obj(r, dom) : NULL;
     rc = au != NULL ? audit_canonical(ctx, r, dom) : SL_ENOMEM;
     if (rc == SL_OK) {

@@ -3,8 +3,9 @@
  * the host.
  *
  * Detectors (option 'detectors'):
- *   card         payment card numbers: 13 to 19 digits, optionally in
- *                groups split by one space or dash, passing the Luhn check
+ *   card         payment card numbers passing the Luhn check: 13 to 19
+ *                digits in one run, or in groups split by one space or
+ *                dash laid out as cards print them (4-4-4-4, 4-6-5)
  *   email        e-mail addresses
  *   bearer       the token after "Bearer "
  *   jwt          JSON Web Tokens (eyJ....eyJ....sig)
@@ -22,7 +23,8 @@
  * they overlap and replaced according to 'mode':
  *   mask    each byte becomes mask_char, except the last keep_last bytes
  *           when the match is at least 3 * keep_last long (so at most a
- *           third shows); values under secret keys are masked whole
+ *           third shows); private keys and values under secret keys are
+ *           masked whole
  *   hash    "hmac:" + hex HMAC-SHA256(key from hash_key_file, match), the
  *           same for the same input, so joins still work
  *   remove  the member (or array element) holding a match is removed
@@ -113,12 +115,14 @@ struct redact_det {
     pcre2_code *re;
     bool group; /* replace capture group 1 */
     bool card;  /* candidates need the card check */
+    bool whole; /* mask every byte (private keys) */
     struct sl_metric *m;
     uint64_t hits;
 };
 
 struct redact_span {
     size_t s, e;
+    bool whole; /* no byte kept visible */
 };
 
 struct filter_redact_ctx {
@@ -275,6 +279,7 @@ static int redact_add(struct sl_instance *ins, struct filter_redact_ctx *ctx,
     (void)pcre2_pattern_info(d->re, PCRE2_INFO_CAPTURECOUNT, &caps);
     d->group = caps > 0;
     d->card = sl_str_eq_cstr(name, "card") && pat == redact_patterns[DET_CARD];
+    d->whole = pat == redact_patterns[DET_PKEY];
     return SL_OK;
 }
 
@@ -453,7 +458,7 @@ static bool redact_luhn(const char *p, size_t n, size_t digits)
 
 /* Adds span [s, e) to the sorted, merged list; false when full. */
 static bool redact_span_add(struct filter_redact_ctx *ctx, size_t *n,
-                            size_t s, size_t e)
+                            size_t s, size_t e, bool whole)
 {
     size_t i = 0;
     size_t j;
@@ -469,11 +474,13 @@ static bool redact_span_add(struct filter_redact_ctx *ctx, size_t *n,
         if (e > ctx->spans[i].e) {
             ctx->spans[i].e = e;
         }
+        ctx->spans[i].whole |= whole;
         j = i + 1;
         while (j < *n && ctx->spans[j].s <= ctx->spans[i].e) {
             if (ctx->spans[j].e > ctx->spans[i].e) {
                 ctx->spans[i].e = ctx->spans[j].e;
             }
+            ctx->spans[i].whole |= ctx->spans[j].whole;
             j++;
         }
         memmove(&ctx->spans[i + 1], &ctx->spans[j],
@@ -488,51 +495,125 @@ static bool redact_span_add(struct filter_redact_ctx *ctx, size_t *n,
             (*n - i) * sizeof(ctx->spans[0]));
     ctx->spans[i].s = s;
     ctx->spans[i].e = e;
+    ctx->spans[i].whole = whole;
     (*n)++;
     return true;
 }
 
-/* Card numbers inside a run of digit groups [s, e): windows of whole
- * groups with 13..19 digits that pass the Luhn check. */
-static int redact_card_run(struct filter_redact_ctx *ctx, const char *p,
-                           size_t s, size_t e, size_t *n)
+#define REDACT_MAX_GROUPS 64
+
+struct redact_group {
+    size_t s, e; /* bytes [s, e) of one run of digits */
+};
+
+/* True when groups <g>[0..n) are laid out like a card number: 4-4-4-4
+ * with a last group of 1 to 4 digits after 3 or more groups of 4, or the
+ * 4-6-5 / 4-6-4 layouts of 15- and 14-digit cards. */
+static bool redact_card_layout(const struct redact_group *g, size_t n)
 {
-    size_t gs = s; /* start of the window's first group */
     size_t i;
-    size_t digits;
+
+    if (n == 3 && g[0].e - g[0].s == 4 && g[1].e - g[1].s == 6 &&
+        (g[2].e - g[2].s == 5 || g[2].e - g[2].s == 4)) {
+        return true;
+    }
+    if (n < 4) {
+        return false;
+    }
+    for (i = 0; i + 1 < n; i++) {
+        if (g[i].e - g[i].s != 4) {
+            return false;
+        }
+    }
+    return g[n - 1].e - g[n - 1].s >= 1 && g[n - 1].e - g[n - 1].s <= 4;
+}
+
+static size_t redact_digits(const struct redact_group *g, size_t n)
+{
+    size_t d = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        d += g[i].e - g[i].s;
+    }
+    return d;
+}
+
+/* Splits the run [s, e) into its digit groups; returns how many. */
+static size_t redact_groups(const char *p, size_t s, size_t e,
+                            struct redact_group *g)
+{
+    size_t n = 0;
+    size_t i = s;
+
+    while (i < e && n < REDACT_MAX_GROUPS) {
+        g[n].s = i;
+        while (i < e && p[i] >= '0' && p[i] <= '9') {
+            i++;
+        }
+        g[n++].e = i;
+        while (i < e && (p[i] == ' ' || p[i] == '-')) {
+            i++;
+        }
+    }
+    return n;
+}
+
+/* Card numbers inside a run of digit groups [s, e): one group of 13 to
+ * 19 digits, or consecutive groups in a card layout, passing the Luhn
+ * check.  Returns the hits, or -1 when the span list is full. */
+static int redact_card_groups(struct filter_redact_ctx *ctx, const char *p,
+                              const struct redact_group *g, size_t ng,
+                              size_t *n)
+{
+    size_t i = 0;
+    size_t k;
+    size_t d;
     int hits = 0;
 
-    while (gs < e) {
-        bool found = false;
-
-        digits = 0;
-        for (i = gs; i <= e && !found; i++) {
-            if (i < e && p[i] >= '0' && p[i] <= '9') {
-                digits++;
-                continue;
-            }
-            /* End of a group at i. */
-            if (redact_luhn(p + gs, i - gs, digits)) {
-                if (!redact_span_add(ctx, n, gs, i)) {
-                    return -1;
-                }
-                hits++;
-                found = true;
-                gs = i;
-            }
-            if (digits > 19) {
+    while (i < ng) {
+        for (k = ng - i < 6 ? ng - i : 6; k >= 1; k--) {
+            d = redact_digits(&g[i], k);
+            if ((k == 1 || redact_card_layout(&g[i], k)) &&
+                redact_luhn(p + g[i].s, g[i + k - 1].e - g[i].s, d)) {
                 break;
             }
         }
-        /* Next window starts at the next group. */
-        while (gs < e && p[gs] >= '0' && p[gs] <= '9') {
-            gs++;
+        if (k == 0) {
+            i++;
+            continue;
         }
-        while (gs < e && (p[gs] == ' ' || p[gs] == '-')) {
-            gs++;
+        if (!redact_span_add(ctx, n, g[i].s, g[i + k - 1].e, false)) {
+            return -1;
         }
+        hits++;
+        i += k;
     }
     return hits;
+}
+
+static int redact_card_run(struct filter_redact_ctx *ctx, const char *p,
+                           size_t s, size_t e, size_t *n)
+{
+    struct redact_group g[REDACT_MAX_GROUPS];
+    size_t ng;
+    int hits = 0;
+    int h;
+
+    for (;;) {
+        ng = redact_groups(p, s, e, g);
+        h = redact_card_groups(ctx, p, g, ng, n);
+        if (h < 0) {
+            return -1;
+        }
+        hits += h;
+        if (ng < REDACT_MAX_GROUPS || g[ng - 1].e >= e) {
+            return hits;
+        }
+        /* A long run: go on, overlapping the last groups so that no
+         * window is missed (spans found twice merge). */
+        s = g[ng - 6].s;
+    }
 }
 
 /* Runs detector <d> over <p>/<len>; returns its hits or -1 when the span
@@ -556,15 +637,21 @@ static int redact_run(struct filter_redact_ctx *ctx, struct redact_det *d,
         } else if (d->card) {
             k = redact_card_run(ctx, p, ov[0], ov[1], n);
         } else if (d->group && rc > 1 && ov[2] != PCRE2_UNSET) {
-            k = redact_span_add(ctx, n, ov[2], ov[3]) ? 1 : -1;
+            k = redact_span_add(ctx, n, ov[2], ov[3], d->whole) ? 1 : -1;
         } else {
-            k = redact_span_add(ctx, n, ov[0], ov[1]) ? 1 : -1;
+            k = redact_span_add(ctx, n, ov[0], ov[1], d->whole) ? 1 : -1;
         }
         if (k < 0) {
             return -1;
         }
         hits += k;
-        off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+        /* After a group match, look again from inside the match: in
+         * "Bearer Bearer TOKEN" the second word starts the real one. */
+        if (d->group && rc > 1 && ov[2] != PCRE2_UNSET && ov[2] > ov[0]) {
+            off = ov[2];
+        } else {
+            off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+        }
     }
     return hits;
 }
@@ -587,6 +674,7 @@ static size_t redact_detect(struct filter_redact_ctx *ctx, const char *p,
             ctx->dets[i].hits++;
             ctx->spans[0].s = 0;
             ctx->spans[0].e = len;
+            ctx->spans[0].whole = true;
             return 1;
         }
         ctx->dets[i].hits += (uint64_t)h;
@@ -659,7 +747,8 @@ static enum redact_res redact_apply(struct filter_redact_ctx *ctx,
                            ctx->spans[i].s - at);
         if (rc == SL_OK) {
             rc = redact_replace(ctx, text.ptr + ctx->spans[i].s,
-                                ctx->spans[i].e - ctx->spans[i].s, false);
+                                ctx->spans[i].e - ctx->spans[i].s,
+                                ctx->spans[i].whole);
         }
         at = ctx->spans[i].e;
     }
