@@ -119,7 +119,7 @@ static const struct sl_option in_kafka_options[] = {
               "('rdkafka: {session.timeout.ms: 10000}'). Set after sluice's "
               "defaults (auto.offset.reset earliest, "
               "enable.auto.offset.store false, auto.commit.interval.ms "
-              "1000), so they override them." },
+              "250), so they override them." },
     SL_OPT_END,
 };
 
@@ -381,7 +381,7 @@ static rd_kafka_conf_t *kafka_in_conf(struct in_kafka *k, struct sl_err *err)
         { "auto.offset.reset", "earliest" },
         { "enable.auto.commit", "true" },
         { "enable.auto.offset.store", "false" },
-        { "auto.commit.interval.ms", "1000" },
+        { "auto.commit.interval.ms", "250" },
         { "log.connection.close", "false" },
     };
     const struct in_kafka_conf *c = k->conf;
