@@ -703,8 +703,8 @@ static const struct sl_option in_http_options[] = {
       C(ack_mode),
       .desc = "When an ackId is reported true: durable (records committed "
               "to the input's storage, i.e. on disk with storage.type "
-              "filesystem). delivered is not supported yet and refused "
-              "at start." },
+              "filesystem), or delivered (every output the records were "
+              "routed to has acknowledged them)." },
     SL_OPT_END,
 };
 #undef C
@@ -736,6 +736,7 @@ struct hec_channel {
     char id[HTTP_CHANNEL_MAX];
     uint64_t next;     /* next ackId */
     uint64_t *pending; /* issued, not yet reported true; ascending */
+    uint64_t *marks;   /* sl_input_mark after each pending ackId's records */
     size_t n;
     size_t cap;
     int64_t used_ns;
@@ -1661,6 +1662,7 @@ static struct hec_channel *hec_channel_get(struct in_http_ctx *ctx,
         lru = &ctx->chans[ctx->nchans++];
     } else {
         sl_free(lru->pending);
+        sl_free(lru->marks);
     }
     memset(lru, 0, sizeof(*lru));
     snprintf(lru->id, sizeof(lru->id), "%s", id);
@@ -1668,26 +1670,38 @@ static struct hec_channel *hec_channel_get(struct in_http_ctx *ctx,
     return lru;
 }
 
-/* Issues the next ackId of <ch> (the records are already durable). */
-static int hec_ack_issue(struct hec_channel *ch, uint64_t *id)
+/* Issues the next ackId of <ch>; <mark> is the input's sl_input_mark once
+ * the request's records were appended (and committed). */
+static int hec_ack_issue(struct hec_channel *ch, uint64_t mark, uint64_t *id)
 {
     if (ch->n == ch->cap) {
         size_t cap = ch->cap ? ch->cap * 2 : 64;
         uint64_t *v = sl_realloc(ch->pending, cap * sizeof(*v));
+        uint64_t *m;
 
         if (v == NULL) {
             return SL_ENOMEM;
         }
         ch->pending = v;
+        m = sl_realloc(ch->marks, cap * sizeof(*m));
+        if (m == NULL) {
+            return SL_ENOMEM;
+        }
+        ch->marks = m;
         ch->cap = cap;
     }
     *id = ch->next++;
+    ch->marks[ch->n] = mark;
     ch->pending[ch->n++] = *id;
     return SL_OK;
 }
 
-/* True (and forgotten) when <id> was issued and not yet reported. */
-static bool hec_ack_take(struct hec_channel *ch, uint64_t id)
+/* True (and forgotten) when <id> was issued, not yet reported, and its
+ * records are done: durable mode, at once (they were committed before
+ * the ackId was issued); delivered mode, once every output they were
+ * routed to has acknowledged them (<delivered> has passed its mark). */
+static bool hec_ack_take(struct hec_channel *ch, uint64_t id, bool delivered_mode,
+                         uint64_t delivered)
 {
     size_t lo = 0;
     size_t hi = ch->n;
@@ -1704,8 +1718,13 @@ static bool hec_ack_take(struct hec_channel *ch, uint64_t id)
     if (lo == ch->n || ch->pending[lo] != id) {
         return false;
     }
+    if (delivered_mode && ch->marks[lo] > delivered) {
+        return false;
+    }
     memmove(&ch->pending[lo], &ch->pending[lo + 1],
             (ch->n - lo - 1) * sizeof(*ch->pending));
+    memmove(&ch->marks[lo], &ch->marks[lo + 1],
+            (ch->n - lo - 1) * sizeof(*ch->marks));
     ch->n--;
     return true;
 }
@@ -1834,7 +1853,10 @@ static void hec_handle_ack(struct http_req *r, const char *chan)
     sl_buf_append_str(b, "{\"acks\":{");
     for (i = 0; i < acks->u.arr.n; i++) {
         bool ok = sl_json_get_i64(acks->u.arr.v[i], &id) && id >= 0 &&
-                  ch != NULL && hec_ack_take(ch, (uint64_t)id);
+                  ch != NULL &&
+                  hec_ack_take(ch, (uint64_t)id,
+                               r->ctx->conf->ack_mode == HTTP_ACK_DELIVERED,
+                               sl_input_delivered(r->ctx->ins));
 
         if (!sl_json_get_i64(acks->u.arr.v[i], &id)) {
             continue;
@@ -1880,7 +1902,8 @@ static void hec_handle_data(struct http_req *r, bool raw, const char *chan)
     if (!http_commit(r, sl_instance_tag(ctx->ins))) {
         return;
     }
-    if (ch == NULL || hec_ack_issue(ch, &ack) != SL_OK) {
+    if (ch == NULL ||
+        hec_ack_issue(ch, sl_input_mark(ctx->ins), &ack) != SL_OK) {
         http_reply_hec(r, 200, 0, "Success");
         return;
     }
@@ -2248,6 +2271,7 @@ static void http_ctx_free(struct in_http_ctx *ctx)
     sl_free(ctx->adopt);
     for (i = 0; i < ctx->nchans; i++) {
         sl_free(ctx->chans[i].pending);
+        sl_free(ctx->chans[i].marks);
     }
     sl_free(ctx->chans);
     sl_free(ctx);
@@ -2281,13 +2305,6 @@ static int http_check_conf(struct in_http_ctx *ctx, struct sl_err *err)
 {
     const struct in_http_conf *c = ctx->conf;
 
-    if (c->ack_mode == HTTP_ACK_DELIVERED) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "ack_mode delivered is not supported: the plugin "
-                          "API does not tell an input when its records were "
-                          "delivered; use durable (with storage.type "
-                          "filesystem)");
-    }
     if (c->auth_token != NULL && c->auth_token[0] == '\0') {
         return sl_err_set(err, SL_ECONFIG, "auth.token is empty");
     }

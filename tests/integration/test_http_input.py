@@ -459,19 +459,35 @@ def test_max_connections(sluice_factory, tmp_path):
     assert st == 201
 
 
-def test_delivered_ack_mode_is_refused(sluice_factory, tmp_path):
-    port_file = tmp_path / "p"
-    s = sluice_factory(f"""
-pipeline:
-  inputs:
-    - name: http
-      port: 0
-      port_file: {yq(port_file)}
-      hec_compat: on
-      ack_mode: delivered
-  outputs:
-    - name: 'null'
-      match: '*'
-""", admin=False).start(wait=False)
-    assert s.wait_exit(20) != 0
-    assert "ack_mode delivered is not supported" in s.log_text()
+def test_hec_ack_mode_delivered_waits_for_the_output(sluice_factory, tmp_path):
+    """ack_mode: delivered reports an ackId true only once every output
+    acknowledged its records: false while the tcp sink is down, true after
+    it came back and received them."""
+    sink, outputs = stalled_pipeline(tmp_path)
+    s, port, _ = start(sluice_factory, tmp_path, hec_compat="on",
+                       outputs=outputs,
+                       **{"hec.token": yq(TOKEN), "hec.ack": "on",
+                          "ack_mode": "delivered"})
+    chan = [f"Authorization: Splunk {TOKEN}",
+            f"X-Splunk-Request-Channel: {CHANNEL}"]
+    st, _, body = curl(port, "/services/collector/event",
+                       '{"event":{"n":1}}{"event":{"n":2}}', headers=chan)
+    assert st == 200
+    ack = json.loads(body)["ackId"]
+    # Flushed within the flush interval, but the sink is down: not yet.
+    time.sleep(1.5)
+    st, _, body = curl(port, "/services/collector/ack",
+                       json.dumps({"acks": [ack]}), headers=chan)
+    assert json.loads(body) == {"acks": {str(ack): False}}
+    sink.start()
+    wait_for(lambda: len(sink.lines) >= 2, 30, "records at the sink")
+
+    def acked():
+        st, _, body = curl(port, "/services/collector/ack",
+                           json.dumps({"acks": [ack]}), headers=chan)
+        return json.loads(body) == {"acks": {str(ack): True}}
+    wait_for(acked, 20, "ackId reported true after delivery", step=0.2)
+    got = sorted(json.loads(l)["event"]["n"] if "event" in json.loads(l)
+                 else json.loads(l)["n"] for l in sink.lines)
+    assert got == [1, 2]
+    sink.stop()
