@@ -12,8 +12,8 @@
  * client thread that speaks raw HTTP/1.1 over a socket; every response's
  * code, headers and body are checked.
  *
- * The instance accessors are weak stubs over a local struct so that the
- * test does not need the engine.
+ * The plugin API is exercised on a real standalone instance (the null
+ * output), so the test links the same accessors the daemon uses.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,39 +48,11 @@
 #include "sluice/metrics.h"
 #include "sluice/plugin.h"
 
+#include "engine.h"
+#include "plugin.h"
 #include "sluice/banned.h"
 
 #define PROMTOOL "/usr/bin/promtool"
-
-struct sl_instance {
-    const char *name;
-    const struct sl_plugin *plugin;
-    struct sl_metrics *metrics;
-};
-
-__attribute__((weak)) const char *
-sl_instance_name(const struct sl_instance *ins)
-{
-    return ins->name;
-}
-
-__attribute__((weak)) const struct sl_plugin *
-sl_instance_plugin(const struct sl_instance *ins)
-{
-    return ins->plugin;
-}
-
-__attribute__((weak)) struct sl_metrics *
-sl_instance_metrics(const struct sl_instance *ins)
-{
-    return ins->metrics;
-}
-
-__attribute__((weak)) int sl_instance_log_level(const struct sl_instance *ins)
-{
-    (void)ins;
-    return -1;
-}
 
 static const char *const tail0[] = { "name", "tail.0", "plugin", "tail", NULL };
 
@@ -330,14 +302,20 @@ static void test_sum(void **state)
 
 static void test_plugin_api(void **state)
 {
-    static const struct sl_plugin plugin = { .name = "tail" };
-    struct sl_instance ins = { .name = "tail.0", .plugin = &plugin };
+    struct sl_errlist errs;
+    struct sl_instance *insp;
     struct sl_metric *c;
     struct sl_metric *g;
     char *text;
 
     (void)state;
-    ins.metrics = sl_metrics_create();
+    sl_errlist_init(&errs);
+    insp = sl_instance_create_standalone(sl_plugin_find(SL_PLUGIN_OUTPUT,
+                                                        "null"),
+                                         "{alias: tail.0}", &errs);
+    assert_non_null(insp);
+    insp->metrics = sl_metrics_create();
+#define ins (*insp)
     sl_log_setup(SL_LOG_OFF, SL_LOG_FORMAT_JSON);
     c = sl_metric_counter(&ins, "sluice_tail_rotations_total", "Rotations.",
                           "file", "a.log");
@@ -357,11 +335,14 @@ static void test_plugin_api(void **state)
     sl_metric_set(g, 7);
     text = prom_text(ins.metrics);
     assert_non_null(strstr(text, "sluice_tail_rotations_total{name=\"tail.0\","
-                                 "plugin=\"tail\",file=\"a.log\"} 3\n"));
+                                 "plugin=\"null\",file=\"a.log\"} 3\n"));
     assert_non_null(
-        strstr(text, "sluice_tail_files{name=\"tail.0\",plugin=\"tail\"} 7\n"));
+        strstr(text, "sluice_tail_files{name=\"tail.0\",plugin=\"null\"} 7\n"));
     sl_free(text);
     sl_metrics_destroy(ins.metrics);
+#undef ins
+    insp->metrics = NULL;
+    sl_instance_destroy(insp);
     sl_log_setup(SL_LOG_INFO, SL_LOG_FORMAT_AUTO);
 }
 
