@@ -18,6 +18,7 @@
 #include "plugin.h"
 #include "storage.h"
 #include "worker.h"
+#include "sluice/multiline.h"
 #include "sluice/banned.h"
 
 struct sl_ack {
@@ -570,6 +571,7 @@ int sl_engine_create(struct event_base *base, struct sl_metrics *m,
     e->start_ns = sl_time_now_ns();
     sl_engine_service_conf(cfg, &e->svc, errs);
     engine_build_parsers(e, errs);
+    sl_multiline_validate(cfg, errs);
     engine_build_list(e, cfg->inputs, SL_PLUGIN_INPUT, &e->inputs, &e->ninputs,
                       errs);
     engine_build_list(e, cfg->filters, SL_PLUGIN_FILTER, &e->filters,

@@ -231,6 +231,28 @@ uint64_t sl_input_mark(const struct sl_instance *ins);
 /* The highest mark already reported delivered (0 at start). */
 uint64_t sl_input_delivered(const struct sl_instance *ins);
 
+/* The parser the input was configured with ("parser", or the plugin's
+ * default_parser), or NULL: lines then become {"log": line}.  For inputs
+ * that must see the parsed body before appending it (tail's path_key);
+ * parse with sl_parser_parse.  Borrowed, lives as long as <ins>. */
+struct sl_instance *sl_input_parser(const struct sl_instance *ins);
+
+/* True when sl_input_commit makes records survive a crash of the process
+ * (storage.type filesystem); false with memory storage, where records are
+ * safe only once delivered (see the delivered callback). */
+bool sl_input_commit_durable(const struct sl_instance *ins);
+
+/* ---- multiline (sluice/multiline.h), for line-oriented inputs ---- */
+
+struct sl_multiline_def;
+
+/* The multiline definition <name>: an entry of the config's
+ * multiline_parsers section, else a built-in (java, python, go, docker).
+ * NULL when there is none.  The caller owns the result (free it with
+ * sl_multiline_def_destroy).  Call it at init.  Main thread. */
+struct sl_multiline_def *sl_multiline_lookup(struct sl_instance *ins,
+                                             const char *name);
+
 /* True while the engine wants the input to stop reading. */
 bool sl_input_paused(const struct sl_instance *ins);
 
