@@ -42,6 +42,7 @@
 #include "sluice/banned.h"
 
 #define KAFKA_IN_BURST 2000
+#define KAFKA_IN_COMMIT_TRIES 20
 
 enum kafka_in_format { KAFKA_IN_JSON, KAFKA_IN_RAW };
 
@@ -434,6 +435,28 @@ static int kafka_in_subscribe(struct in_kafka *k, struct sl_err *err)
     return SL_OK;
 }
 
+static int kafka_in_create(struct in_kafka *k, struct sl_err *err)
+{
+    rd_kafka_conf_t *conf = kafka_in_conf(k, err);
+    char errstr[512];
+
+    if (conf == NULL) {
+        return err->rc;
+    }
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (k->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return sl_err_set(err, SL_ECONFIG,
+                          "kafka: cannot create the consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+    k->cq = rd_kafka_queue_get_consumer(k->rk);
+    if (k->cq == NULL) {
+        return sl_err_set(err, SL_EIO, "kafka: no consumer queue");
+    }
+    return SL_OK;
+}
+
 static int in_kafka_start(struct sl_instance *ins, struct sl_err *err)
 {
     struct in_kafka *k = sl_instance_ctx(ins);
@@ -441,8 +464,11 @@ static int in_kafka_start(struct sl_instance *ins, struct sl_err *err)
     struct timeval tv = { .tv_sec = (time_t)(k->conf->poll_ms / 1000),
                           .tv_usec = (suseconds_t)(k->conf->poll_ms % 1000) *
                                      1000 };
-    int rc = kafka_in_subscribe(k, err);
+    int rc = kafka_in_create(k, err);
 
+    if (rc == SL_OK) {
+        rc = kafka_in_subscribe(k, err);
+    }
     if (rc != SL_OK) {
         return rc;
     }
@@ -456,6 +482,33 @@ static int in_kafka_start(struct sl_instance *ins, struct sl_err *err)
     }
     rd_kafka_queue_io_event_enable(k->cq, k->pipefd[1], "1", 1);
     return SL_OK;
+}
+
+/* Commits the stored offsets before leaving the group.  A coordinator
+ * in the middle of a rebalance refuses commits, so this tries a few times
+ * (bounded: KAFKA_IN_COMMIT_TRIES x 100 ms), serving the rebalance in
+ * between; messages polled meanwhile are dropped unstored and will be
+ * read again by the partition's next owner. */
+static void kafka_in_final_commit(struct in_kafka *k)
+{
+    rd_kafka_message_t *m;
+    rd_kafka_resp_err_t e;
+    int i;
+
+    for (i = 0; i < KAFKA_IN_COMMIT_TRIES; i++) {
+        e = rd_kafka_commit(k->rk, NULL, 0);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+            e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            return;
+        }
+        m = rd_kafka_consumer_poll(k->rk, 100);
+        if (m != NULL) {
+            rd_kafka_message_destroy(m);
+        }
+    }
+    sl_log_warn(k->ins, "final offset commit failed: %s; the next owner "
+                        "reads some records again",
+                rd_kafka_err2str(e));
 }
 
 /* Leaves the group: commits the stored offsets and hands the partitions
@@ -477,6 +530,7 @@ static void in_kafka_stop(struct sl_instance *ins)
         event_del(k->ev_timer);
     }
     rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
+    kafka_in_final_commit(k);
     rd_kafka_consumer_close(k->rk);
 }
 
@@ -515,32 +569,11 @@ static void in_kafka_exit(struct sl_instance *ins)
     sl_instance_set_ctx(ins, NULL);
 }
 
-static int kafka_in_create(struct in_kafka *k, struct sl_err *err)
-{
-    rd_kafka_conf_t *conf = kafka_in_conf(k, err);
-    char errstr[512];
-
-    if (conf == NULL) {
-        return err->rc;
-    }
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (k->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return sl_err_set(err, SL_ECONFIG,
-                          "kafka: cannot create the consumer: %s", errstr);
-    }
-    rd_kafka_poll_set_consumer(k->rk);
-    k->cq = rd_kafka_queue_get_consumer(k->rk);
-    if (k->cq == NULL) {
-        return sl_err_set(err, SL_EIO, "kafka: no consumer queue");
-    }
-    return SL_OK;
-}
-
 static int in_kafka_init(struct sl_instance *ins, void *conf,
                          struct sl_err *err)
 {
     struct in_kafka *k = sl_calloc(1, sizeof(*k));
+    rd_kafka_conf_t *cfg;
     int rc;
 
     if (k == NULL) {
@@ -558,10 +591,14 @@ static int in_kafka_init(struct sl_instance *ins, void *conf,
                         strerror(errno));
         goto fail;
     }
-    rc = kafka_in_create(k, err);
-    if (rc != SL_OK) {
+    /* Check the configuration now; the consumer itself is created by
+     * start, so that --dry-run and failed starts connect to nothing. */
+    cfg = kafka_in_conf(k, err);
+    if (cfg == NULL) {
+        rc = err->rc;
         goto fail;
     }
+    rd_kafka_conf_destroy(cfg);
     k->m_errors = sl_metric_counter(ins, "sluice_kafka_consumer_errors_total",
                                     "Errors reported by the Kafka consumer.",
                                     NULL, NULL);

@@ -544,13 +544,36 @@ static int syslog_put_time(const struct syslog_fmt *f, int64_t ns,
                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* Appends the header fields after the time, for either format. */
-static int syslog_put_names(const struct syslog_fmt *f,
-                            const struct sl_json *root,
-                            struct syslog_scratch *sc, struct sl_buf *b)
+/* Appends " PROCID" (rfc5424, "-" when missing) or "[PID]" (rfc3164,
+ * nothing when missing). */
+static int syslog_put_procid(const struct syslog_fmt *f,
+                             const struct sl_json *root,
+                             struct syslog_scratch *sc, struct sl_buf *b)
 {
-    struct sl_str t;
     bool bsd = f->format == SYSLOG_3164;
+    struct sl_str t;
+    int rc;
+
+    if (!syslog_field_text(&f->procid, root, sc, &t)) {
+        return bsd ? SL_OK : sl_buf_append(b, " -", 2);
+    }
+    rc = sl_buf_putc(b, bsd ? '[' : ' ');
+    if (rc == SL_OK) {
+        rc = syslog_put_header(b, t, 128);
+    }
+    if (rc == SL_OK && bsd) {
+        rc = sl_buf_putc(b, ']');
+    }
+    return rc;
+}
+
+/* Appends HOSTNAME SP APP-NAME (rfc3164: HOSTNAME SP TAG). */
+static int syslog_put_host_app(const struct syslog_fmt *f,
+                               const struct sl_json *root,
+                               struct syslog_scratch *sc, struct sl_buf *b)
+{
+    bool bsd = f->format == SYSLOG_3164;
+    struct sl_str t;
     int rc;
 
     if (!syslog_field_text(&f->host, root, sc, &t)) {
@@ -560,24 +583,27 @@ static int syslog_put_names(const struct syslog_fmt *f,
     if (rc == SL_OK) {
         rc = sl_buf_putc(b, ' ');
     }
+    if (rc != SL_OK) {
+        return rc;
+    }
+    if (!syslog_field_text(&f->app, root, sc, &t)) {
+        t = bsd ? SL_STR_LIT("sluice") : SL_STR_NULL;
+    }
+    return syslog_put_header(b, t, bsd ? 32 : 48);
+}
+
+/* Appends the header fields after the time, for either format. */
+static int syslog_put_names(const struct syslog_fmt *f,
+                            const struct sl_json *root,
+                            struct syslog_scratch *sc, struct sl_buf *b)
+{
+    struct sl_str t;
+    int rc = syslog_put_host_app(f, root, sc, b);
+
     if (rc == SL_OK) {
-        if (!syslog_field_text(&f->app, root, sc, &t)) {
-            t = bsd ? SL_STR_LIT("sluice") : SL_STR_NULL;
-        }
-        rc = syslog_put_header(b, t, bsd ? 32 : 48);
+        rc = syslog_put_procid(f, root, sc, b);
     }
-    if (rc == SL_OK && syslog_field_text(&f->procid, root, sc, &t)) {
-        rc = bsd ? sl_buf_putc(b, '[') : sl_buf_putc(b, ' ');
-        if (rc == SL_OK) {
-            rc = syslog_put_header(b, t, 128);
-        }
-        if (rc == SL_OK && bsd) {
-            rc = sl_buf_putc(b, ']');
-        }
-    } else if (rc == SL_OK && !bsd) {
-        rc = sl_buf_append(b, " -", 2);
-    }
-    if (rc != SL_OK || bsd) {
+    if (rc != SL_OK || f->format == SYSLOG_3164) {
         return rc == SL_OK ? sl_buf_putc(b, ':') : rc;
     }
     rc = sl_buf_putc(b, ' ');

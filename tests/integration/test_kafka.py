@@ -226,8 +226,9 @@ def test_agent_kafka_two_aggregators_kill9(sluice_factory, tmp_path, mock):
     def complete():
         return len(seen_numbers(out_a, out_b)) >= total
     wait_for(complete, 90, "every record at an aggregator", step=0.5)
-    agg_a.stop()
+    agg_a.proc.send_signal(signal.SIGTERM)  # both leave the group at once
     agg_b.stop()
+    agg_a.stop()
     agent.stop()
     counts = seen_numbers(out_a, out_b)
     missing = [n for n in range(total) if n not in counts]
