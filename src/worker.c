@@ -101,6 +101,10 @@ static void output_metrics_init(struct sl_output *out)
     out->m_dlq = out_metric(out, "sluice_output_dlq_records_total",
                             "Records written to the dead-letter queue.",
                             SL_METRIC_COUNTER, NULL);
+    out->m_limit_bytes =
+        out_metric(out, "sluice_output_storage_limit_bytes",
+                   "storage.total_limit_size of the output (0: no limit).",
+                   SL_METRIC_GAUGE, NULL);
     out->m_queue_bytes =
         out_metric(out, "sluice_output_queue_bytes",
                    "Bytes of chunks waiting in the output's queue.",
@@ -671,6 +675,7 @@ int sl_output_create(struct sl_engine *e, struct sl_instance *ins,
     }
     output_metrics_init(out);
     out->dlq_on = ins->g.dlq;
+    sl_metric_set(out->m_limit_bytes, (int64_t)ins->g.total_limit_size);
     if (sl_dlq_init(&out->dlq, sl_instance_storage_path(ins), ins->name,
                     NULL) != SL_OK) {
         sl_free(out->workers);

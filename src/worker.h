@@ -90,7 +90,8 @@ struct sl_output {
     /* metrics */
     struct sl_metric *m_records, *m_bytes, *m_errors, *m_retries,
         *m_retries_failed, *m_drop_retry, *m_drop_error, *m_drop_shutdown,
-        *m_drop_overflow, *m_queue_bytes, *m_dlq, *m_latency, *m_request;
+        *m_drop_overflow, *m_queue_bytes, *m_dlq, *m_latency, *m_request,
+        *m_limit_bytes;
 };
 
 /* Creates the output side of <ins> (not started). */
