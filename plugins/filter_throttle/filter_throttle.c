@@ -36,6 +36,7 @@ struct filter_throttle_conf {
     bool print_status;
     int64_t status_interval_ms;
     char *status_tag;
+    char *tag_pattern;
 };
 
 struct throttle_bucket {
@@ -114,6 +115,14 @@ static const struct sl_option filter_throttle_options[] = {
       .def = "throttle.status",
       SL_OPT_FIELD(struct filter_throttle_conf, status_tag),
       .desc = "Tag of the summary records." },
+    { .name = "tag_pattern",
+      .type = SL_OPT_STR,
+      SL_OPT_FIELD(struct filter_throttle_conf, tag_pattern),
+      .desc = "Throttle only records whose tag, as it is when they reach "
+              "this filter, matches this pattern (* matches any run of "
+              "characters), e.g. to leave records another filter re-tagged "
+              "alone. Others pass. Unset: every record the filter's match "
+              "selects." },
     SL_OPT_END,
 };
 
@@ -410,12 +419,44 @@ static bool throttle_status(struct filter_throttle_ctx *ctx,
     return true;
 }
 
+/* Glob match of <s> against <pat> (NUL-terminated): * only. */
+static bool throttle_glob(const char *pat, struct sl_str s)
+{
+    size_t i = 0;
+    const char *star = NULL;
+    size_t star_i = 0;
+
+    while (i < s.len) {
+        if (*pat == '*') {
+            star = pat++;
+            star_i = i;
+        } else if (*pat != '\0' && *pat == s.ptr[i]) {
+            pat++;
+            i++;
+        } else if (star != NULL) {
+            pat = star + 1;
+            i = ++star_i;
+        } else {
+            return false;
+        }
+    }
+    while (*pat == '*') {
+        pat++;
+    }
+    return *pat == '\0';
+}
+
 static enum sl_filter_result filter_throttle_filter(struct sl_instance *ins,
                                                     struct sl_record *r)
 {
     struct filter_throttle_ctx *ctx = sl_instance_ctx(ins);
     int64_t now = sl_time_mono_ns();
     struct throttle_bucket *b;
+
+    if (ctx->conf->tag_pattern != NULL &&
+        !throttle_glob(ctx->conf->tag_pattern, r->tag)) {
+        return SL_FILTER_KEEP;
+    }
 
     b = throttle_bucket(ctx, throttle_key_of(ctx, r), now);
     if (throttle_take(ctx, b, now)) {
