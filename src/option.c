@@ -809,7 +809,10 @@ static void opt_set(struct opt_ctx *c, size_t t, size_t i,
     void *dst = (char *)c->targets[t].conf + opt->offset;
     const struct sl_cnode *first = c->seen[t][i];
 
-    if (first != NULL && !(opt->flags & SL_OPT_MULTI)) {
+    /* A MAP may be given in pieces (nested and flat "<map>.<key>" forms),
+     * so its entries merge; any other option may be set once. */
+    if (first != NULL && !(opt->flags & SL_OPT_MULTI) &&
+        opt->type != SL_OPT_MAP) {
         sl_errlist_add(c->errs, pair->key->file, pair->key->line,
                        pair->key->col, key,
                        "option '%s' is set twice (first at %s:%u:%u)", key,
@@ -834,6 +837,49 @@ static void opt_set(struct opt_ctx *c, size_t t, size_t i,
     } else {
         opt_set_scalar(c, opt, pair->val, key, dst);
     }
+}
+
+/* A flat key "<map option>.<sub key>" (e.g. "rdkafka.linger.ms") adds
+ * one entry to that MAP option, as the nested form "rdkafka: {linger.ms:
+ * 5}" does.  Returns false when no MAP option is a prefix of <key>. */
+static bool opt_set_map_entry(struct opt_ctx *c, const struct sl_cpair *pair,
+                              const char *key)
+{
+    const struct sl_option *opt;
+    size_t t, i, n;
+    void *dst;
+    char *text = NULL;
+    int rc;
+
+    for (t = 0; t < c->ntargets; t++) {
+        opt = c->targets[t].table;
+        for (i = 0; opt != NULL && opt[i].name != NULL; i++) {
+            n = strlen(opt[i].name);
+            if (opt[i].type != SL_OPT_MAP || strncmp(opt[i].name, key, n) != 0 ||
+                key[n] != '.' || key[n + 1] == '\0') {
+                continue;
+            }
+            dst = (char *)c->targets[t].conf + opt[i].offset;
+            if (pair->val->type != SL_CNODE_SCALAR) {
+                sl_errlist_add(c->errs, pair->val->file, pair->val->line,
+                               pair->val->col, key,
+                               "expected a scalar value for '%s'", key);
+                return true;
+            }
+            if (c->seen[t][i] == NULL) {
+                opt_kvlist_clear(dst);
+                c->seen[t][i] = pair->key;
+            }
+            rc = opt_expand(c, &opt[i], pair->val, key, &text);
+            if (rc == SL_ENOMEM ||
+                (rc == SL_OK &&
+                 opt_kvlist_push(dst, sl_strdup(key + n + 1), text) != SL_OK)) {
+                c->oom = true;
+            }
+            return true;
+        }
+    }
+    return false;
 }
 
 static void opt_unknown(struct opt_ctx *c, const struct sl_cnode *k,
@@ -875,7 +921,7 @@ static void opt_walk(struct opt_ctx *c, const struct sl_cnode *map,
         } else if (p->val->type == SL_CNODE_MAP && depth < 8 &&
                    opt_has_prefix(c, key)) {
             opt_walk(c, p->val, key, depth + 1);
-        } else {
+        } else if (!opt_set_map_entry(c, p, key)) {
             opt_unknown(c, p->key, key);
         }
     }

@@ -386,6 +386,29 @@ static void test_all_types(void **state)
     assert_null(conf.host);
 }
 
+/* A flat "<map>.<key>" adds an entry to the MAP option, as the nested
+ * form does; both forms combine. */
+static void test_map_flat_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(apply("      host: h\n"
+                           "      headers.X-One: '1'\n"
+                           "      headers: {X-Two: '2'}\n"
+                           "      headers.linger.ms: '5'\n"),
+                     SL_OK);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(conf.headers.n, 3);
+    assert_string_equal(conf.headers.k[0], "X-One");
+    assert_string_equal(conf.headers.v[0], "1");
+    assert_string_equal(conf.headers.k[1], "X-Two");
+    assert_string_equal(conf.headers.k[2], "linger.ms");
+    assert_string_equal(conf.headers.v[2], "5");
+    assert_int_equal(apply("      host: h\n      headers.x: [1]\n"),
+                     SL_ECONFIG);
+    assert_true(errs_have("expected a scalar value for 'headers.x'"));
+    conf_reset();
+}
+
 static void test_unknown_key(void **state)
 {
     (void)state;
@@ -700,6 +723,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_map_flat_keys),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_bool),
         cmocka_unit_test(test_parse_value),
