@@ -174,12 +174,11 @@ int sl_audit_hmac(struct sl_str key, struct sl_str prev,
     int ok;
     size_t i;
 
-    params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256",
-                                                 0);
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
     ok = ctx != NULL &&
-         EVP_MAC_init(ctx, (const unsigned char *)key.ptr, key.len,
-                      params) == 1 &&
+         EVP_MAC_init(ctx, (const unsigned char *)key.ptr, key.len, params) ==
+             1 &&
          EVP_MAC_update(ctx, (const unsigned char *)prev.ptr, prev.len) == 1 &&
          EVP_MAC_update(ctx, (const unsigned char *)canonical.ptr,
                         canonical.len) == 1 &&
@@ -198,8 +197,7 @@ int sl_audit_hmac(struct sl_str key, struct sl_str prev,
     return SL_OK;
 }
 
-int sl_audit_key_load(const char *path, struct sl_buf *key,
-                      struct sl_err *err)
+int sl_audit_key_load(const char *path, struct sl_buf *key, struct sl_err *err)
 {
     char chunk[1024];
     FILE *f;
@@ -225,8 +223,8 @@ int sl_audit_key_load(const char *path, struct sl_buf *key,
     }
     fclose(f);
     explicit_bzero(chunk, sizeof(chunk));
-    while (key->len > 0 &&
-           (key->data[key->len - 1] == '\n' || key->data[key->len - 1] == '\r')) {
+    while (key->len > 0 && (key->data[key->len - 1] == '\n' ||
+                            key->data[key->len - 1] == '\r')) {
         key->data[--key->len] = '\0';
     }
     if (rc == SL_OK &&
@@ -248,8 +246,8 @@ int sl_audit_key_load(const char *path, struct sl_buf *key,
 #define VERIFY_MAX_IGNORE 32
 
 struct verify_entry {
-    bool valid;     /* an entry is held */
-    bool bad_json;  /* the line is not a JSON object */
+    bool valid;    /* an entry is held */
+    bool bad_json; /* the line is not a JSON object */
     uint64_t seq;
     char hmac[SL_AUDIT_HMAC_HEX + 1];
     const char *file;
@@ -265,7 +263,7 @@ struct verify {
     bool partial;
     char **files;
     int nfiles;
-    int fi;       /* current file */
+    int fi; /* current file */
     FILE *f;
     uint64_t line;
     struct sl_buf lbuf; /* the current line */
@@ -305,8 +303,7 @@ static bool verify_fields(const struct sl_json *rec, uint64_t *seq,
     s = sl_json_obj_get(au, SL_STR_LIT("seq"));
     h = sl_json_obj_get(au, SL_STR_LIT("hmac"));
     if (s == NULL || h == NULL || h->type != SL_JSON_STRING ||
-        h->u.str.len != SL_AUDIT_HMAC_HEX || !sl_json_get_i64(s, &v) ||
-        v < 1) {
+        h->u.str.len != SL_AUDIT_HMAC_HEX || !sl_json_get_i64(s, &v) || v < 1) {
         return false;
     }
     *seq = (uint64_t)v;
@@ -357,8 +354,8 @@ static bool verify_getline(struct verify *v, struct sl_str *line)
         if (verify_read_line(v)) {
             v->line++;
             n = v->lbuf.len;
-            while (n > 0 &&
-                   (v->lbuf.data[n - 1] == '\n' || v->lbuf.data[n - 1] == '\r')) {
+            while (n > 0 && (v->lbuf.data[n - 1] == '\n' ||
+                             v->lbuf.data[n - 1] == '\r')) {
                 n--;
             }
             *line = sl_str_make(v->lbuf.data, n);
@@ -389,8 +386,7 @@ static int verify_next(struct verify *v, struct verify_entry *e)
         }
         e->file = v->files[v->fi];
         e->line = v->line;
-        if (sl_json_parse(&e->arena, line.ptr, line.len, &rec, NULL) !=
-                SL_OK ||
+        if (sl_json_parse(&e->arena, line.ptr, line.len, &rec, NULL) != SL_OK ||
             rec->type != SL_JSON_OBJECT) {
             e->valid = true;
             e->bad_json = true;
@@ -444,19 +440,17 @@ static int verify_args(struct verify *v, int argc, char **argv)
 }
 
 static int verify_report_jump(const struct verify_entry *cur,
-                              const struct verify_entry *nxt,
-                              uint64_t expected)
+                              const struct verify_entry *nxt, uint64_t expected)
 {
     if (nxt->valid && !nxt->bad_json && nxt->seq == expected) {
         printf("REORDER at seq %" PRIu64 ": seq %" PRIu64 " comes before it "
                "(%s:%" PRIu64 ")\n",
                expected, cur->seq, cur->file, cur->line);
     } else {
-        printf("GAP at seq %" PRIu64 ": the next record has seq %" PRIu64
-               ", records %" PRIu64 "..%" PRIu64 " are missing (%s:%" PRIu64
-               ")\n",
-               expected, cur->seq, expected, cur->seq - 1, cur->file,
-               cur->line);
+        printf(
+            "GAP at seq %" PRIu64 ": the next record has seq %" PRIu64
+            ", records %" PRIu64 "..%" PRIu64 " are missing (%s:%" PRIu64 ")\n",
+            expected, cur->seq, expected, cur->seq - 1, cur->file, cur->line);
     }
     return 1;
 }

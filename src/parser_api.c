@@ -14,8 +14,7 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-struct sl_instance *sl_parser_lookup(struct sl_instance *ins,
-                                     const char *name)
+struct sl_instance *sl_parser_lookup(struct sl_instance *ins, const char *name)
 {
     struct sl_engine *e;
     size_t i;

@@ -72,8 +72,7 @@ static int tpl_push(struct sl_template *t, struct tpl_part *p)
 
     if (t->n == t->cap) {
         cap = t->cap == 0 ? 4 : t->cap * 2;
-        v = cap > TPL_MAX_PARTS ? NULL
-                                : sl_realloc(t->parts, cap * sizeof(*v));
+        v = cap > TPL_MAX_PARTS ? NULL : sl_realloc(t->parts, cap * sizeof(*v));
         if (v == NULL) {
             tpl_part_fini(p);
             return SL_ENOMEM;
@@ -516,8 +515,8 @@ int sl_template_render(const struct sl_template *t,
     return rc;
 }
 
-const struct sl_accessor *sl_template_single_accessor(
-    const struct sl_template *t)
+const struct sl_accessor *
+sl_template_single_accessor(const struct sl_template *t)
 {
     if (t->n == 1 && t->parts[0].kind == TPL_ACC) {
         return &t->parts[0].acc;

@@ -166,8 +166,8 @@ static int audit_state_read(struct filter_audit_ctx *ctx, const char *path,
     buf[n] = '\0';
     errno = 0;
     seq = strtoull(buf, &end, 10);
-    if (n != AUDIT_STATE_LEN || errno != 0 || end != buf + 20 ||
-        *end != ' ' || !audit_is_hex(end + 1, SL_AUDIT_HMAC_HEX) ||
+    if (n != AUDIT_STATE_LEN || errno != 0 || end != buf + 20 || *end != ' ' ||
+        !audit_is_hex(end + 1, SL_AUDIT_HMAC_HEX) ||
         end[1 + SL_AUDIT_HMAC_HEX] != '\n' || seq == 0) {
         return sl_err_set(err, SL_EPARSE,
                           "audit_chain: state file %s is damaged; restore "
@@ -206,15 +206,15 @@ static int audit_state_open(struct sl_instance *ins,
         rc = ctx->fd < 0 ? sl_rc_from_errno(errno) : SL_OK;
     }
     if (rc != SL_OK) {
-        return sl_err_set(err, rc, "audit_chain: cannot open state file %s: "
-                                   "%s",
+        return sl_err_set(err, rc,
+                          "audit_chain: cannot open state file %s: "
+                          "%s",
                           path, sl_strerror(rc));
     }
     rc = audit_state_read(ctx, path, err);
     if (rc == SL_OK) {
         sl_log_info(ins, "audit chain %s at seq %" PRIu64 " (state %s)",
-                    ctx->seq == 0 ? "starts" : "continues", ctx->seq + 1,
-                    path);
+                    ctx->seq == 0 ? "starts" : "continues", ctx->seq + 1, path);
     }
     return rc;
 }

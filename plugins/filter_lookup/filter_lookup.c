@@ -208,51 +208,77 @@ static int lookup_put(struct lookup_table *t, struct sl_str key,
 
 /* ---- CSV -------------------------------------------------------------- */
 
+/* A quoted field at <s> (the opening quote): unescaped into the arena;
+ * returns the position after the closing quote, or NULL on ENOMEM. */
+static const char *csv_quoted(struct sl_arena *a, const char *s,
+                              const char *end, struct sl_str *out)
+{
+    char *d = sl_arena_alloc(a, (size_t)(end - s) + 1);
+    size_t n = 0;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    for (s++; s < end; s++) {
+        if (*s == '"' && s + 1 < end && s[1] == '"') {
+            d[n++] = '"';
+            s++;
+        } else if (*s == '"') {
+            s++;
+            break;
+        } else {
+            d[n++] = *s;
+        }
+    }
+    *out = sl_str_make(d, n);
+    return s;
+}
+
+/* An unquoted field at <s>: a view up to the next comma or line end. */
+static const char *csv_plain(const char *s, const char *end, struct sl_str *out)
+{
+    const char *b = s;
+
+    while (s < end && *s != ',' && *s != '\n' && *s != '\r') {
+        s++;
+    }
+    *out = sl_str_make(b, (size_t)(s - b));
+    return s;
+}
+
+/* Skips the separator after a field at <s>: a comma, or one line end
+ * (\n, \r\n or \r), which sets *<eol>. */
+static const char *csv_sep(const char *s, const char *end, bool *eol)
+{
+    *eol = s >= end || *s == '\n' || *s == '\r';
+    if (!*eol) {
+        return *s == ',' ? s + 1 : s;
+    }
+    if (s < end && *s == '\r') {
+        s++;
+    }
+    if (s < end && *s == '\n') {
+        s++;
+    }
+    return s;
+}
+
 /* Reads one field at *<p>; *<eol> is set at the end of a row.  Unquoted
  * fields are views; quoted ones are unescaped into the arena. */
 static int csv_field(struct sl_arena *a, const char **p, const char *end,
                      struct sl_str *out, bool *eol)
 {
     const char *s = *p;
-    char *d;
-    size_t n = 0;
 
     if (s < end && *s == '"') {
-        d = sl_arena_alloc(a, (size_t)(end - s) + 1);
-        if (d == NULL) {
+        s = csv_quoted(a, s, end, out);
+        if (s == NULL) {
             return SL_ENOMEM;
         }
-        for (s++; s < end; s++) {
-            if (*s == '"' && s + 1 < end && s[1] == '"') {
-                d[n++] = '"';
-                s++;
-            } else if (*s == '"') {
-                s++;
-                break;
-            } else {
-                d[n++] = *s;
-            }
-        }
-        *out = sl_str_make(d, n);
     } else {
-        const char *b = s;
-
-        while (s < end && *s != ',' && *s != '\n' && *s != '\r') {
-            s++;
-        }
-        *out = sl_str_make(b, (size_t)(s - b));
+        s = csv_plain(s, end, out);
     }
-    *eol = s >= end || *s == '\n' || *s == '\r';
-    if (s < end && *s == ',') {
-        s++;
-    }
-    while (*eol && s < end && (*s == '\r' || *s == '\n')) {
-        s++;
-        if (s[-1] == '\n') {
-            break;
-        }
-    }
-    *p = s;
+    *p = csv_sep(s, end, eol);
     return SL_OK;
 }
 
@@ -279,6 +305,46 @@ static int csv_row(struct sl_arena *a, const char **p, const char *end,
     return SL_OK;
 }
 
+/* The index of the key column in header <head>. */
+static int csv_key_column(const struct filter_lookup_ctx *ctx,
+                          const struct sl_str *head, size_t nhead, size_t *kcol,
+                          struct sl_err *err)
+{
+    *kcol = 0;
+    if (ctx->conf->lookup_key == NULL) {
+        return SL_OK;
+    }
+    for (*kcol = 0; *kcol < nhead; (*kcol)++) {
+        if (sl_str_eq_cstr(head[*kcol], ctx->conf->lookup_key)) {
+            return SL_OK;
+        }
+    }
+    return sl_err_set(err, SL_EPARSE,
+                      "lookup: %s: no column '%s' in the header",
+                      ctx->conf->file, ctx->conf->lookup_key);
+}
+
+/* Adds one CSV row: the columns but <kcol>, named by <head>. */
+static int csv_add_row(struct lookup_table *t, const struct sl_str *head,
+                       size_t nhead, const struct sl_str *cols, size_t ncols,
+                       size_t kcol)
+{
+    struct sl_json *row = sl_json_new_object(&t->arena);
+    struct sl_json *v;
+    size_t i;
+    int rc = row != NULL ? SL_OK : SL_ENOMEM;
+
+    for (i = 0; i < ncols && i < nhead && rc == SL_OK; i++) {
+        if (i == kcol) {
+            continue;
+        }
+        v = sl_json_new_string(&t->arena, cols[i].ptr, cols[i].len);
+        rc = v != NULL ? sl_json_obj_append(&t->arena, row, head[i], v)
+                       : SL_ENOMEM;
+    }
+    return rc == SL_OK ? lookup_put(t, cols[kcol], row) : rc;
+}
+
 static int csv_load(struct filter_lookup_ctx *ctx, struct lookup_table *t,
                     const char *data, size_t len, struct sl_err *err)
 {
@@ -286,8 +352,7 @@ static int csv_load(struct filter_lookup_ctx *ctx, struct lookup_table *t,
     struct sl_str cols[CSV_MAX_COLS];
     size_t nhead;
     size_t ncols;
-    size_t kcol = 0;
-    size_t i;
+    size_t kcol;
     const char *p = data;
     const char *end = data + len;
     int rc;
@@ -297,21 +362,8 @@ static int csv_load(struct filter_lookup_ctx *ctx, struct lookup_table *t,
         return sl_err_set(err, rc != SL_OK ? rc : SL_EPARSE,
                           "lookup: %s: no header row", ctx->conf->file);
     }
-    if (ctx->conf->lookup_key != NULL) {
-        for (kcol = 0; kcol < nhead; kcol++) {
-            if (sl_str_eq_cstr(head[kcol], ctx->conf->lookup_key)) {
-                break;
-            }
-        }
-        if (kcol == nhead) {
-            return sl_err_set(err, SL_EPARSE,
-                              "lookup: %s: no column '%s' in the header",
-                              ctx->conf->file, ctx->conf->lookup_key);
-        }
-    }
-    while (p < end) {
-        struct sl_json *row;
-
+    rc = csv_key_column(ctx, head, nhead, &kcol, err);
+    while (rc == SL_OK && p < end) {
         rc = csv_row(&t->arena, &p, end, cols, &ncols);
         if (rc != SL_OK) {
             return sl_err_set(err, rc, "lookup: %s: bad row", ctx->conf->file);
@@ -319,26 +371,12 @@ static int csv_load(struct filter_lookup_ctx *ctx, struct lookup_table *t,
         if (ncols <= kcol || (ncols == 1 && cols[0].len == 0)) {
             continue; /* blank or short line */
         }
-        row = sl_json_new_object(&t->arena);
-        rc = row != NULL ? SL_OK : SL_ENOMEM;
-        for (i = 0; i < ncols && i < nhead && rc == SL_OK; i++) {
-            struct sl_json *v;
-
-            if (i == kcol) {
-                continue;
-            }
-            v = sl_json_new_string(&t->arena, cols[i].ptr, cols[i].len);
-            rc = v != NULL ? sl_json_obj_append(&t->arena, row, head[i], v)
-                           : SL_ENOMEM;
-        }
-        if (rc == SL_OK) {
-            rc = lookup_put(t, cols[kcol], row);
-        }
+        rc = csv_add_row(t, head, nhead, cols, ncols, kcol);
         if (rc != SL_OK) {
             return sl_err_set(err, rc, "lookup: out of memory");
         }
     }
-    return SL_OK;
+    return rc;
 }
 
 /* ---- JSON ------------------------------------------------------------- */
@@ -537,15 +575,15 @@ static int filter_lookup_init(struct sl_instance *ins, void *conf,
     }
     ctx->next_check_ns =
         sl_time_mono_ns() + ctx->conf->reload_interval_ms * SL_NS_PER_MS;
-    ctx->m_hit = sl_metric_counter(ins, "sluice_lookup_records_total",
-                                   "Records looked up, by result.", "result",
-                                   "hit");
-    ctx->m_miss = sl_metric_counter(ins, "sluice_lookup_records_total",
-                                    "Records looked up, by result.",
-                                    "result", "miss");
-    ctx->m_reload = sl_metric_counter(ins, "sluice_lookup_reloads_total",
-                                      "Times the table was reloaded.", NULL,
-                                      NULL);
+    ctx->m_hit =
+        sl_metric_counter(ins, "sluice_lookup_records_total",
+                          "Records looked up, by result.", "result", "hit");
+    ctx->m_miss =
+        sl_metric_counter(ins, "sluice_lookup_records_total",
+                          "Records looked up, by result.", "result", "miss");
+    ctx->m_reload =
+        sl_metric_counter(ins, "sluice_lookup_reloads_total",
+                          "Times the table was reloaded.", NULL, NULL);
     sl_instance_set_ctx(ins, ctx);
     return SL_OK;
 }
@@ -553,8 +591,7 @@ static int filter_lookup_init(struct sl_instance *ins, void *conf,
 static bool lookup_same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
-           a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
            a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 

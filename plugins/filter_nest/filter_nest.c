@@ -194,7 +194,8 @@ static struct sl_json *nest_target(const struct filter_nest_ctx *ctx,
     }
     sl_json_obj_remove(dom, ctx->under);
     m = sl_json_new_object(r->arena);
-    if (m == NULL || sl_json_obj_append(r->arena, dom, ctx->under, m) != SL_OK) {
+    if (m == NULL ||
+        sl_json_obj_append(r->arena, dom, ctx->under, m) != SL_OK) {
         return NULL;
     }
     /* Move the appended member from the end to <pos>. */
@@ -248,6 +249,39 @@ static bool nest_nest(const struct filter_nest_ctx *ctx, struct sl_record *r,
     return true;
 }
 
+/* True when a member in [<pos>, <pos> + <n>) of <dom> has key <k>. */
+static bool nest_in_block(const struct sl_json *dom, size_t pos, size_t n,
+                          struct sl_str k)
+{
+    size_t i;
+
+    for (i = pos; i < pos + n; i++) {
+        if (sl_str_eq(dom->u.obj.v[i].key, k)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Removes the outer members that the lifted block [<pos>, <pos> + <n>)
+ * replaces (same key). */
+static void nest_drop_shadowed(struct sl_json *dom, size_t pos, size_t n)
+{
+    size_t i = 0;
+
+    while (i < dom->u.obj.n) {
+        if ((i < pos || i >= pos + n) &&
+            nest_in_block(dom, pos, n, dom->u.obj.v[i].key)) {
+            sl_json_obj_remove_at(dom, i);
+            if (i < pos) {
+                pos--;
+            }
+            continue;
+        }
+        i++;
+    }
+}
+
 static bool nest_lift(const struct filter_nest_ctx *ctx, struct sl_record *r,
                       struct sl_json *dom)
 {
@@ -290,22 +324,7 @@ static bool nest_lift(const struct filter_nest_ctx *ctx, struct sl_record *r,
     dom->u.obj.v = nv;
     dom->u.obj.n = k;
     dom->u.obj.cap = n + 1;
-    /* A lifted key replaces an outer key of the same name. */
-    for (i = 0; i < dom->u.obj.n; i++) {
-        if (i >= pos && i < pos + m->u.obj.n) {
-            continue;
-        }
-        for (k = pos; k < pos + m->u.obj.n; k++) {
-            if (sl_str_eq(dom->u.obj.v[i].key, dom->u.obj.v[k].key)) {
-                sl_json_obj_remove_at(dom, i);
-                if (i < pos) {
-                    pos--;
-                }
-                i--;
-                break;
-            }
-        }
-    }
+    nest_drop_shadowed(dom, pos, m->u.obj.n);
     return true;
 }
 

@@ -179,9 +179,9 @@ static int norm_rule_tail(struct norm_rule *ru, struct sl_str rest,
                    ? SL_OK
                    : sl_err_set(err, SL_ENOMEM, "normalize: out of memory");
     }
-    ru->re = pcre2_compile((PCRE2_SPTR)rest.ptr, rest.len,
-                           PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff,
-                           NULL);
+    ru->re =
+        pcre2_compile((PCRE2_SPTR)rest.ptr, rest.len,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
     if (ru->re == NULL) {
         pcre2_get_error_message(ecode, msg, sizeof(msg));
         return sl_err_set(err, SL_ECONFIG,
@@ -269,10 +269,10 @@ static int norm_setup(struct sl_instance *ins, struct filter_normalize_ctx *ctx,
         }
     }
     for (i = 0; i < NORM_NKINDS; i++) {
-        ctx->m_kind[i] = sl_metric_counter(
-            ins, "sluice_normalize_records_total",
-            "Records normalized, by recognised kind.", "kind",
-            norm_kind_names[i]);
+        ctx->m_kind[i] =
+            sl_metric_counter(ins, "sluice_normalize_records_total",
+                              "Records normalized, by recognised kind.", "kind",
+                              norm_kind_names[i]);
     }
     return SL_OK;
 }
@@ -398,7 +398,8 @@ static bool norm_move_all(struct sl_arena *a, struct sl_json *root,
 
 static bool norm_str_is(const struct sl_json *v, const char *s)
 {
-    return v != NULL && v->type == SL_JSON_STRING && sl_str_eq_cstr(v->u.str, s);
+    return v != NULL && v->type == SL_JSON_STRING &&
+           sl_str_eq_cstr(v->u.str, s);
 }
 
 static bool norm_rule_holds(struct filter_normalize_ctx *ctx,
@@ -418,8 +419,8 @@ static bool norm_rule_holds(struct filter_normalize_ctx *ctx,
     if (ru->cond == NC_EQUALS) {
         return sl_str_eq_cstr(text, ru->value);
     }
-    return pcre2_match(ru->re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""),
-                       text.len, 0, 0, ctx->md, NULL) >= 0;
+    return pcre2_match(ru->re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""), text.len,
+                       0, 0, ctx->md, NULL) >= 0;
 }
 
 static bool norm_has(const struct sl_json *dom, const char *key)
@@ -453,21 +454,34 @@ static bool norm_is_error(const struct sl_json *dom)
     return false;
 }
 
+static bool norm_is_audit(const struct sl_json *dom, const struct sl_json *et)
+{
+    return norm_str_is(et, "audit") ||
+           ((norm_has(dom, "actor") || norm_has(dom, "user")) &&
+            norm_has(dom, "action"));
+}
+
+static bool norm_is_anomaly(const struct sl_json *dom, const struct sl_json *et,
+                            bool metric)
+{
+    if (norm_str_is(et, "anomaly")) {
+        return true;
+    }
+    return metric && norm_has(dom, "value") &&
+           (norm_has(dom, "score") || norm_has(dom, "anomaly_score") ||
+            norm_has(dom, "expected"));
+}
+
 static enum norm_kind norm_shape(const struct sl_json *dom)
 {
     const struct sl_json *et = sl_json_obj_get(dom, SL_STR_LIT("event_type"));
     const struct sl_json *val = sl_json_obj_get(dom, SL_STR_LIT("value"));
     bool metric = norm_has(dom, "metric") || norm_has(dom, "metric_name");
 
-    if (norm_str_is(et, "audit") ||
-        ((norm_has(dom, "actor") || norm_has(dom, "user")) &&
-         norm_has(dom, "action"))) {
+    if (norm_is_audit(dom, et)) {
         return NORM_AUDIT;
     }
-    if (norm_str_is(et, "anomaly") ||
-        (metric && val != NULL &&
-         (norm_has(dom, "score") || norm_has(dom, "anomaly_score") ||
-          norm_has(dom, "expected")))) {
+    if (norm_is_anomaly(dom, et, metric)) {
         return NORM_ANOMALY;
     }
     if (norm_str_is(et, "error") || norm_is_error(dom)) {
@@ -527,8 +541,8 @@ static const char *norm_outcome(const struct sl_json *result)
     static const char *const ok[] = { "success", "ok",      "allowed",
                                       "allow",   "granted", "succeeded",
                                       "passed",  NULL };
-    static const char *const bad[] = { "failure", "fail",   "failed",
-                                       "denied",  "deny",   "error",
+    static const char *const bad[] = { "failure",  "fail",    "failed",
+                                       "denied",   "deny",    "error",
                                        "rejected", "blocked", NULL };
     size_t i;
 
@@ -555,8 +569,7 @@ static void norm_error_object(struct sl_arena *a, struct sl_json *dom)
         return;
     }
     o = sl_json_new_object(a);
-    if (o != NULL &&
-        sl_json_obj_set(a, o, SL_STR_LIT("message"), e) == SL_OK) {
+    if (o != NULL && sl_json_obj_set(a, o, SL_STR_LIT("message"), e) == SL_OK) {
         sl_json_obj_set(a, dom, SL_STR_LIT("error"), o);
     }
 }
@@ -601,26 +614,38 @@ static void norm_schema(struct sl_arena *a, struct sl_json *dom,
 /* ---- ECS -------------------------------------------------------------- */
 
 static const struct norm_map norm_ecs_common[] = {
-    { "msg", "message" },           { "log", "message" },
-    { "level", "log.level" },       { "service", "service.name" },
-    { "host", "host.name" },        { "hostname", "host.name" },
-    { "trace_id", "trace.id" },     { "span_id", "span.id" },
+    { "msg", "message" },
+    { "log", "message" },
+    { "level", "log.level" },
+    { "service", "service.name" },
+    { "host", "host.name" },
+    { "hostname", "host.name" },
+    { "trace_id", "trace.id" },
+    { "span_id", "span.id" },
     { NULL, NULL },
 };
 
 static const struct norm_map norm_ecs_audit[] = {
-    { "actor", "user.name" },         { "action", "event.action" },
-    { "resource", "labels.resource" }, { "result", "labels.result" },
-    { "outcome", "event.outcome" },   { "compliance_id", "rule.id" },
-    { "source_ip", "source.ip" },     { "event_type", "event.type" },
+    { "actor", "user.name" },
+    { "action", "event.action" },
+    { "resource", "labels.resource" },
+    { "result", "labels.result" },
+    { "outcome", "event.outcome" },
+    { "compliance_id", "rule.id" },
+    { "source_ip", "source.ip" },
+    { "event_type", "event.type" },
     { NULL, NULL },
 };
 
 static const struct norm_map norm_ecs_anomaly[] = {
-    { "score", "event.risk_score" },   { "metric", "anomaly.metric" },
-    { "value", "anomaly.value" },      { "expected", "anomaly.expected" },
-    { "severity", "anomaly.severity" }, { "window", "anomaly.window" },
-    { "bot", "service.node.name" },    { "event_type", "event.type" },
+    { "score", "event.risk_score" },
+    { "metric", "anomaly.metric" },
+    { "value", "anomaly.value" },
+    { "expected", "anomaly.expected" },
+    { "severity", "anomaly.severity" },
+    { "window", "anomaly.window" },
+    { "bot", "service.node.name" },
+    { "event_type", "event.type" },
     { NULL, NULL },
 };
 
@@ -639,7 +664,8 @@ static void norm_ecs_severity(struct sl_arena *a, struct sl_json *dom)
     size_t i;
 
     for (i = 0; names[i] != NULL; i++) {
-        if (norm_str_is(s, names[i]) && norm_get(dom, "event.severity") == NULL) {
+        if (norm_str_is(s, names[i]) &&
+            norm_get(dom, "event.severity") == NULL) {
             n = sl_json_new_i64(a, (int64_t)i + 1);
             if (n != NULL) {
                 norm_set(a, dom, "event.severity", n);

@@ -83,8 +83,7 @@ static void parser_ctx_destroy(struct filter_parser_ctx *ctx)
 
 static int parser_lookup_all(struct sl_instance *ins,
                              struct filter_parser_ctx *ctx,
-                             const struct sl_strlist *names,
-                             struct sl_err *err)
+                             const struct sl_strlist *names, struct sl_err *err)
 {
     size_t i;
 

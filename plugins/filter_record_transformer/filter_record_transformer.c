@@ -99,17 +99,19 @@ static const struct sl_option filter_rt_options[] = {
     SL_OPT_END,
 };
 
-/* Splits "WORD REST" at the first blank outside quotes. */
-static void rt_split(const char *s, const char *end, struct sl_str *word,
-                     struct sl_str *rest)
+static const char *rt_skip_blanks(const char *p, const char *end)
 {
-    const char *p = s;
-    char quote = 0;
-
     while (p < end && (*p == ' ' || *p == '\t')) {
         p++;
     }
-    word->ptr = p;
+    return p;
+}
+
+/* End of the word at <p>: the first blank outside quotes. */
+static const char *rt_word_end(const char *p, const char *end)
+{
+    char quote = 0;
+
     while (p < end && (quote != 0 || (*p != ' ' && *p != '\t'))) {
         if (quote == 0 && (*p == '\'' || *p == '"')) {
             quote = *p;
@@ -118,15 +120,23 @@ static void rt_split(const char *s, const char *end, struct sl_str *word,
         }
         p++;
     }
-    word->len = (size_t)(p - word->ptr);
-    while (p < end && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
+    return p;
+}
+
+/* Splits "WORD REST" at the first blank outside quotes; REST loses its
+ * trailing blanks. */
+static void rt_split(const char *s, const char *end, struct sl_str *word,
+                     struct sl_str *rest)
+{
+    const char *p = rt_skip_blanks(s, end);
+    const char *w = rt_word_end(p, end);
+
+    *word = sl_str_make(p, (size_t)(w - p));
+    p = rt_skip_blanks(w, end);
     while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) {
         end--;
     }
-    rest->ptr = p;
-    rest->len = (size_t)(end - p);
+    *rest = sl_str_make(p, (size_t)(end - p));
 }
 
 static int rt_accessor(struct sl_accessor *acc, struct sl_str text,
@@ -177,8 +187,9 @@ static int rt_set_compile(struct filter_rt_ctx *ctx, const char *line,
     sl_free(text);
     if (rc != SL_OK) {
         sl_accessor_fini(&st->key);
-        return rc == SL_ENOMEM ? sl_err_set(err, rc, "record_transformer: "
-                                                     "out of memory")
+        return rc == SL_ENOMEM ? sl_err_set(err, rc,
+                                            "record_transformer: "
+                                            "out of memory")
                                : rc;
     }
     ctx->nsets++;
@@ -286,10 +297,9 @@ static int rt_regexes_compile(struct filter_rt_ctx *ctx,
         return sl_err_set(err, SL_ENOMEM, "record_transformer: out of memory");
     }
     for (i = 0; i < l->n; i++) {
-        ctx->regexes[i] = pcre2_compile((PCRE2_SPTR)l->v[i],
-                                        PCRE2_ZERO_TERMINATED,
-                                        PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                                        &ecode, &eoff, NULL);
+        ctx->regexes[i] = pcre2_compile(
+            (PCRE2_SPTR)l->v[i], PCRE2_ZERO_TERMINATED,
+            PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
         if (ctx->regexes[i] == NULL) {
             pcre2_get_error_message(ecode, msg, sizeof(msg));
             return sl_err_set(err, SL_ECONFIG,
@@ -404,8 +414,8 @@ static int filter_rt_init(struct sl_instance *ins, void *conf,
     if (rc == SL_OK) {
         ctx->md = pcre2_match_data_create(1, NULL);
         if (ctx->md == NULL) {
-            rc = sl_err_set(err, SL_ENOMEM,
-                            "record_transformer: out of memory");
+            rc =
+                sl_err_set(err, SL_ENOMEM, "record_transformer: out of memory");
         }
     }
     if (rc != SL_OK) {
@@ -456,7 +466,8 @@ static bool rt_set(struct filter_rt_ctx *ctx, const struct rt_set *st,
                    struct sl_record *r, struct sl_json *dom)
 {
     const struct sl_accessor *one = sl_template_single_accessor(st->tpl);
-    struct sl_template_input in = { .root = dom, .tag = r->tag,
+    struct sl_template_input in = { .root = dom,
+                                    .tag = r->tag,
                                     .ts_ns = r->ts_ns };
     struct sl_json *v;
 
@@ -487,8 +498,8 @@ static bool rt_remove_regex(struct filter_rt_ctx *ctx, struct sl_json *dom)
 
         for (k = 0; k < ctx->nregexes; k++) {
             if (pcre2_match(ctx->regexes[k],
-                            (PCRE2_SPTR)(key.ptr ? key.ptr : ""), key.len, 0,
-                            0, ctx->md, NULL) >= 0) {
+                            (PCRE2_SPTR)(key.ptr ? key.ptr : ""), key.len, 0, 0,
+                            ctx->md, NULL) >= 0) {
                 sl_json_obj_remove_at(dom, i);
                 changed = true;
                 break;

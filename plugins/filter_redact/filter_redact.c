@@ -42,7 +42,7 @@
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-#define REDACT_MAX_DET 40
+#define REDACT_MAX_DET   40
 #define REDACT_MAX_SPANS 64
 #define REDACT_MAX_DEPTH 64
 
@@ -227,15 +227,15 @@ static void redact_ctx_destroy(struct filter_redact_ctx *ctx)
     sl_free(ctx);
 }
 
-static pcre2_code *redact_compile(const char *name, const char *pat,
-                                  size_t len, struct sl_err *err)
+static pcre2_code *redact_compile(const char *name, const char *pat, size_t len,
+                                  struct sl_err *err)
 {
     PCRE2_UCHAR msg[256];
     PCRE2_SIZE eoff = 0;
     int ecode = 0;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len,
-                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                                   &ecode, &eoff, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+                      &ecode, &eoff, NULL);
 
     if (re == NULL) {
         pcre2_get_error_message(ecode, msg, sizeof(msg));
@@ -305,18 +305,15 @@ static int redact_builtins(struct sl_instance *ins,
                               "secret_keys, ipv4 or ipv6)",
                               c->detectors.v[i]);
         }
-        rc = redact_add(ins, ctx, sl_str_cstr(redact_names[k]),
-                        redact_patterns[k],
-                        k == DET_SECRET_KEYS ? 0
-                                             : strlen(redact_patterns[k]),
-                        err);
+        rc = redact_add(
+            ins, ctx, sl_str_cstr(redact_names[k]), redact_patterns[k],
+            k == DET_SECRET_KEYS ? 0 : strlen(redact_patterns[k]), err);
         if (rc != SL_OK) {
             return rc;
         }
         if (k == DET_SECRET_KEYS) {
             ctx->secret_det = &ctx->dets[ctx->ndets - 1];
-            ctx->secret_re = redact_compile("secret_keys",
-                                            c->secret_keys_regex,
+            ctx->secret_re = redact_compile("secret_keys", c->secret_keys_regex,
                                             strlen(c->secret_keys_regex), err);
             if (ctx->secret_re == NULL) {
                 return err->rc;
@@ -347,9 +344,8 @@ static int redact_customs(struct sl_instance *ins,
                               "'%s'",
                               l->v[i]);
         }
-        rc = redact_add(ins, ctx,
-                        sl_str_make(l->v[i], (size_t)(sp - l->v[i])), pat,
-                        strlen(pat), err);
+        rc = redact_add(ins, ctx, sl_str_make(l->v[i], (size_t)(sp - l->v[i])),
+                        pat, strlen(pat), err);
         if (rc != SL_OK) {
             return rc;
         }
@@ -405,8 +401,9 @@ static int redact_setup(struct sl_instance *ins, struct filter_redact_ctx *ctx,
         ctx->nfields++;
     }
     ctx->md = pcre2_match_data_create(4, NULL);
-    return ctx->md != NULL ? SL_OK
-                           : sl_err_set(err, SL_ENOMEM, "redact: out of memory");
+    return ctx->md != NULL
+               ? SL_OK
+               : sl_err_set(err, SL_ENOMEM, "redact: out of memory");
 }
 
 static int filter_redact_init(struct sl_instance *ins, void *conf,
@@ -457,8 +454,8 @@ static bool redact_luhn(const char *p, size_t n, size_t digits)
 }
 
 /* Adds span [s, e) to the sorted, merged list; false when full. */
-static bool redact_span_add(struct filter_redact_ctx *ctx, size_t *n,
-                            size_t s, size_t e, bool whole)
+static bool redact_span_add(struct filter_redact_ctx *ctx, size_t *n, size_t s,
+                            size_t e, bool whole)
 {
     size_t i = 0;
     size_t j;
@@ -616,6 +613,26 @@ static int redact_card_run(struct filter_redact_ctx *ctx, const char *p,
     }
 }
 
+/* Records the match in the match data of <ctx> (<grouped>: group 1
+ * matched); returns the hits or -1 when the span list is full. */
+static int redact_match(struct filter_redact_ctx *ctx,
+                        const struct redact_det *d, const char *p, bool grouped,
+                        size_t *n)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
+
+    if (ov[1] == ov[0]) {
+        return 0; /* an empty match hides nothing */
+    }
+    if (d->card) {
+        return redact_card_run(ctx, p, ov[0], ov[1], n);
+    }
+    if (d->group && grouped) {
+        return redact_span_add(ctx, n, ov[2], ov[3], d->whole) ? 1 : -1;
+    }
+    return redact_span_add(ctx, n, ov[0], ov[1], d->whole) ? 1 : -1;
+}
+
 /* Runs detector <d> over <p>/<len>; returns its hits or -1 when the span
  * list is full. */
 static int redact_run(struct filter_redact_ctx *ctx, struct redact_det *d,
@@ -632,15 +649,7 @@ static int redact_run(struct filter_redact_ctx *ctx, struct redact_det *d,
         if (rc < 0) {
             break;
         }
-        if (ov[1] == ov[0]) {
-            k = 0; /* an empty match hides nothing */
-        } else if (d->card) {
-            k = redact_card_run(ctx, p, ov[0], ov[1], n);
-        } else if (d->group && rc > 1 && ov[2] != PCRE2_UNSET) {
-            k = redact_span_add(ctx, n, ov[2], ov[3], d->whole) ? 1 : -1;
-        } else {
-            k = redact_span_add(ctx, n, ov[0], ov[1], d->whole) ? 1 : -1;
-        }
+        k = redact_match(ctx, d, p, rc > 1 && ov[2] != PCRE2_UNSET, n);
         if (k < 0) {
             return -1;
         }
@@ -699,9 +708,9 @@ static int redact_replace(struct filter_redact_ctx *ctx, const char *p,
         if (rc == SL_OK) {
             rc = sl_buf_append(&ctx->scratch, "hmac:", 5);
         }
-        return rc == SL_OK ? sl_buf_append(&ctx->scratch, hex,
-                                           SL_AUDIT_HMAC_HEX)
-                           : rc;
+        return rc == SL_OK
+                   ? sl_buf_append(&ctx->scratch, hex, SL_AUDIT_HMAC_HEX)
+                   : rc;
     }
     if (!whole && ctx->keep_last > 0 && n >= 3 * ctx->keep_last) {
         keep = ctx->keep_last;
@@ -743,8 +752,7 @@ static enum redact_res redact_apply(struct filter_redact_ctx *ctx,
         rc = redact_replace(ctx, text.ptr, text.len, true);
     }
     for (i = 0; !whole && i < nspans && rc == SL_OK; i++) {
-        rc = sl_buf_append(&ctx->scratch, text.ptr + at,
-                           ctx->spans[i].s - at);
+        rc = sl_buf_append(&ctx->scratch, text.ptr + at, ctx->spans[i].s - at);
         if (rc == SL_OK) {
             rc = redact_replace(ctx, text.ptr + ctx->spans[i].s,
                                 ctx->spans[i].e - ctx->spans[i].s,
@@ -755,9 +763,9 @@ static enum redact_res redact_apply(struct filter_redact_ctx *ctx,
     if (!whole && rc == SL_OK) {
         rc = sl_buf_append(&ctx->scratch, text.ptr + at, text.len - at);
     }
-    nv = rc == SL_OK ? sl_json_new_string(r->arena, ctx->scratch.data,
-                                          ctx->scratch.len)
-                     : NULL;
+    nv = rc == SL_OK
+             ? sl_json_new_string(r->arena, ctx->scratch.data, ctx->scratch.len)
+             : NULL;
     if (nv == NULL) {
         /* Cannot build the replacement: drop the value rather than leak. */
         v->type = SL_JSON_NULL;
@@ -774,8 +782,8 @@ static enum redact_res redact_value(struct filter_redact_ctx *ctx,
 static bool redact_secret_key(struct filter_redact_ctx *ctx, struct sl_str k)
 {
     return ctx->secret_re != NULL &&
-           pcre2_match(ctx->secret_re, (PCRE2_SPTR)(k.ptr ? k.ptr : ""),
-                       k.len, 0, 0, ctx->md, NULL) >= 0;
+           pcre2_match(ctx->secret_re, (PCRE2_SPTR)(k.ptr ? k.ptr : ""), k.len,
+                       0, 0, ctx->md, NULL) >= 0;
 }
 
 static enum redact_res redact_object(struct filter_redact_ctx *ctx,

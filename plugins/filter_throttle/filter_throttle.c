@@ -44,7 +44,7 @@ struct throttle_bucket {
     size_t klen;
     double tokens;
     int64_t last_ns;
-    uint64_t passed, dropped;     /* since the last status */
+    uint64_t passed, dropped; /* since the last status */
     struct sl_metric *m_dropped;
 };
 
@@ -153,8 +153,9 @@ static int throttle_setup(struct sl_instance *ins,
         return sl_err_set(err, SL_ECONFIG, "throttle: rate must be above 0");
     }
     if (c->burst < 0) {
-        return sl_err_set(err, SL_ECONFIG, "throttle: burst must be 0 or "
-                                           "more");
+        return sl_err_set(err, SL_ECONFIG,
+                          "throttle: burst must be 0 or "
+                          "more");
     }
     ctx->per_ns = c->rate / ((double)c->window_ms * 1e6);
     ctx->cap = c->burst > 0 ? (double)c->burst : (c->rate < 1 ? 1 : c->rate);
@@ -293,48 +294,62 @@ static struct sl_str throttle_key_of(struct filter_throttle_ctx *ctx,
     return text;
 }
 
-/* Appends one {"key":..,"dropped":..} for the top droppers. */
+/* Inserts <b> into the descending list <top> when it dropped enough. */
+static void throttle_rank(const struct throttle_bucket **top,
+                          const struct throttle_bucket *b)
+{
+    size_t k;
+
+    for (k = 0; k < THROTTLE_TOP; k++) {
+        if (top[k] == NULL || b->dropped > top[k]->dropped) {
+            memmove(&top[k + 1], &top[k],
+                    (THROTTLE_TOP - 1 - k) * sizeof(top[0]));
+            top[k] = b;
+            return;
+        }
+    }
+}
+
+/* Appends {"key": ..., "dropped": ...} to <arr>. */
+static int throttle_top_entry(struct sl_arena *a, struct sl_json *arr,
+                              const char *key, size_t klen, uint64_t dropped)
+{
+    struct sl_json *o = sl_json_new_object(a);
+    struct sl_json *k = sl_json_new_string(a, key, klen);
+    struct sl_json *d = sl_json_new_i64(a, (int64_t)dropped);
+    int rc = o != NULL && k != NULL && d != NULL ? SL_OK : SL_ENOMEM;
+
+    if (rc == SL_OK) {
+        rc = sl_json_obj_append(a, o, SL_STR_LIT("key"), k);
+    }
+    if (rc == SL_OK) {
+        rc = sl_json_obj_append(a, o, SL_STR_LIT("dropped"), d);
+    }
+    return rc == SL_OK ? sl_json_arr_push(a, arr, o) : rc;
+}
+
+/* Appends the keys that dropped most (at most THROTTLE_TOP) to <arr>. */
 static int throttle_top(struct filter_throttle_ctx *ctx, struct sl_arena *a,
                         struct sl_json *arr)
 {
-    const struct throttle_bucket *top[THROTTLE_TOP] = { NULL };
+    const struct throttle_bucket *top[THROTTLE_TOP + 1] = { NULL };
     size_t i;
-    size_t k;
     int rc = SL_OK;
 
-    for (i = 0; i <= ctx->mask + 1; i++) {
-        const struct throttle_bucket *b = i <= ctx->mask ? &ctx->table[i]
-                                                        : &ctx->other;
-
-        if ((i <= ctx->mask && b->key == NULL) || b->dropped == 0) {
-            continue;
-        }
-        for (k = 0; k < THROTTLE_TOP; k++) {
-            if (top[k] == NULL || b->dropped > top[k]->dropped) {
-                memmove(&top[k + 1], &top[k],
-                        (THROTTLE_TOP - 1 - k) * sizeof(top[0]));
-                top[k] = b;
-                break;
-            }
+    if (ctx->other.dropped > 0) {
+        throttle_rank(top, &ctx->other);
+    }
+    for (i = 0; i <= ctx->mask; i++) {
+        if (ctx->table[i].key != NULL && ctx->table[i].dropped > 0) {
+            throttle_rank(top, &ctx->table[i]);
         }
     }
-    for (k = 0; k < THROTTLE_TOP && top[k] != NULL && rc == SL_OK; k++) {
-        struct sl_json *o = sl_json_new_object(a);
-        const char *key = top[k] == &ctx->other ? "_other" : top[k]->key;
-        size_t klen = top[k] == &ctx->other ? 6 : top[k]->klen;
-
-        rc = o == NULL ? SL_ENOMEM : SL_OK;
-        if (rc == SL_OK) {
-            rc = sl_json_obj_append(a, o, SL_STR_LIT("key"),
-                                    sl_json_new_string(a, key, klen));
-        }
-        if (rc == SL_OK) {
-            rc = sl_json_obj_append(
-                a, o, SL_STR_LIT("dropped"),
-                sl_json_new_i64(a, (int64_t)top[k]->dropped));
-        }
-        if (rc == SL_OK) {
-            rc = sl_json_arr_push(a, arr, o);
+    for (i = 0; i < THROTTLE_TOP && top[i] != NULL && rc == SL_OK; i++) {
+        if (top[i] == &ctx->other) {
+            rc = throttle_top_entry(a, arr, "_other", 6, top[i]->dropped);
+        } else {
+            rc = throttle_top_entry(a, arr, top[i]->key, top[i]->klen,
+                                    top[i]->dropped);
         }
     }
     return rc;
@@ -380,9 +395,9 @@ static bool throttle_status(struct filter_throttle_ctx *ctx,
 
     throttle_totals(ctx, &passed, &dropped);
     rc = root != NULL && t != NULL && top != NULL ? SL_OK : SL_ENOMEM;
-#define TS_ADD(k, v)                                                          \
-    if (rc == SL_OK) {                                                        \
-        rc = sl_json_obj_append(a, t, SL_STR_LIT(k), (v));                    \
+#define TS_ADD(k, v)                                                           \
+    if (rc == SL_OK) {                                                         \
+        rc = sl_json_obj_append(a, t, SL_STR_LIT(k), (v));                     \
     }
     TS_ADD("instance", sl_json_new_string(a, name, strlen(name)));
     TS_ADD("interval_ms",
@@ -466,8 +481,7 @@ static enum sl_filter_result filter_throttle_filter(struct sl_instance *ins,
     b->dropped++;
     sl_metric_add(b->m_dropped, 1);
     if (ctx->conf->print_status &&
-        now - ctx->status_ns >=
-            ctx->conf->status_interval_ms * SL_NS_PER_MS &&
+        now - ctx->status_ns >= ctx->conf->status_interval_ms * SL_NS_PER_MS &&
         throttle_status(ctx, r, now)) {
         return SL_FILTER_MODIFIED;
     }

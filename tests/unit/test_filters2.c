@@ -171,21 +171,21 @@ static void render(const char *tpl, const char *body, unsigned flags,
 
 static void test_template_parts(void **state)
 {
-    const char *body = "{\"k\":\"v\",\"n\":5,\"a\":{\"b\":{\"c\":\"deep\"}},"
-                       "\"arr\":[10,\"x\"],\"o\":{\"z\":true},\"q\":\"a\\\"b\"}";
+    const char *body =
+        "{\"k\":\"v\",\"n\":5,\"a\":{\"b\":{\"c\":\"deep\"}},"
+        "\"arr\":[10,\"x\"],\"o\":{\"z\":true},\"q\":\"a\\\"b\"}";
     char want[512];
 
     (void)state;
     setenv("SL_TPL_TEST", "envval", 1);
-    render("tag=${tag} 0=${tag[0]} 1=${tag[1]} -1=${tag[-1]} 9=${tag[9]}",
-           body, 0, "tag=app.web.prod 0=app 1=web -1=prod 9=");
+    render("tag=${tag} 0=${tag[0]} 1=${tag[1]} -1=${tag[-1]} 9=${tag[9]}", body,
+           0, "tag=app.web.prod 0=app 1=web -1=prod 9=");
     render("$k/$n/$a['b']['c']/$arr[0]/$arr[1]/$missing/$$/${$k}", body, 0,
            "v/5/deep/10/x//$/v");
     render("env=${env:SL_TPL_TEST} none=${env:SL_TPL_NONE_XYZ}", body, 0,
            "env=envval none=");
     render("${time}", body, 0, "2023-11-14T22:13:20.123Z");
-    render("${time:%Y/%m/%d %H:%M:%S.%L}", body, 0,
-           "2023/11/14 22:13:20.123");
+    render("${time:%Y/%m/%d %H:%M:%S.%L}", body, 0, "2023/11/14 22:13:20.123");
     render("o=$o", body, 0, "o={\"z\":true}");
     render("q=$q $o", body, SL_TEMPLATE_JSON_ESCAPE,
            "q=a\\\"b {\\\"z\\\":true}");
@@ -244,15 +244,14 @@ static void test_rt_record(void **state)
     struct sl_instance *ins;
 
     (void)state;
-    ins = make(&sl_plugin_filter_record_transformer,
-               "record: |\n"
-               "  svc ${tag[1]}\n"
-               "  # a comment\n"
-               "\n"
-               "  copy $n\n"
-               "  deep $a['b']\n"
-               "  text \"n=$n \"\n"
-               "  $meta['env'] prod\n");
+    ins = make(&sl_plugin_filter_record_transformer, "record: |\n"
+                                                     "  svc ${tag[1]}\n"
+                                                     "  # a comment\n"
+                                                     "\n"
+                                                     "  copy $n\n"
+                                                     "  deep $a['b']\n"
+                                                     "  text \"n=$n \"\n"
+                                                     "  $meta['env'] prod\n");
     expect(ins, "{\"n\":5,\"a\":{\"b\":[1,2]}}",
            "{\"n\":5,\"a\":{\"b\":[1,2]},\"svc\":\"web\",\"copy\":5,"
            "\"deep\":[1,2],\"text\":\"n=5 \",\"meta\":{\"env\":\"prod\"}}");
@@ -293,10 +292,10 @@ static void test_rt_errors(void **state)
                  "nothing to do");
     expect_error(&sl_plugin_filter_record_transformer, "record: \"onlykey\"",
                  "expects 'KEY TEMPLATE'");
-    expect_error(&sl_plugin_filter_record_transformer,
-                 "record: \"k ${bogus}\"", "unknown reference");
-    expect_error(&sl_plugin_filter_record_transformer,
-                 "{rename_keys: ['a']}", "expects 'OLD NEW'");
+    expect_error(&sl_plugin_filter_record_transformer, "record: \"k ${bogus}\"",
+                 "unknown reference");
+    expect_error(&sl_plugin_filter_record_transformer, "{rename_keys: ['a']}",
+                 "expects 'OLD NEW'");
     expect_error(&sl_plugin_filter_record_transformer,
                  "{remove_key_regex: ['(']}", "invalid remove_key_regex");
 }
@@ -324,14 +323,12 @@ static void test_nest_round_trip(void **state)
     sl_buf_init(&back, 0);
     assert_int_equal(run_tag(nest, "t", orig, &out), SL_FILTER_MODIFIED);
     assert_string_equal(out.data, nested);
-    assert_int_equal(run_tag(lift, "t", out.data, &back),
-                     SL_FILTER_MODIFIED);
+    assert_int_equal(run_tag(lift, "t", out.data, &back), SL_FILTER_MODIFIED);
     assert_string_equal(back.data, orig);
     /* And the other way round. */
     assert_int_equal(run_tag(lift, "t", nested, &out), SL_FILTER_MODIFIED);
     assert_string_equal(out.data, orig);
-    assert_int_equal(run_tag(nest, "t", out.data, &back),
-                     SL_FILTER_MODIFIED);
+    assert_int_equal(run_tag(nest, "t", out.data, &back), SL_FILTER_MODIFIED);
     assert_string_equal(back.data, nested);
     /* Nothing to do: unchanged bytes. */
     expect(nest, "{\"a\": 1}", "{\"a\": 1}");
@@ -356,8 +353,7 @@ static void test_nest_details(void **state)
     expect(ins, "{\"m\":{\"q\":0},\"l1\":1}", "{\"m\":{\"q\":0,\"l1\":1}}");
     sl_instance_destroy(ins);
     /* Lifted keys replace outer keys of the same name. */
-    ins = make(&sl_plugin_filter_nest,
-               "{operation: lift, nested_under: m}");
+    ins = make(&sl_plugin_filter_nest, "{operation: lift, nested_under: m}");
     expect(ins, "{\"x\":0,\"m\":{\"x\":1,\"y\":2},\"z\":3}",
            "{\"x\":1,\"y\":2,\"z\":3}");
     sl_instance_destroy(ins);
@@ -406,9 +402,9 @@ static void test_parser_filter(void **state)
     p2 = g.e->filters[1];
     sl_buf_init(&out, 0);
     /* json first; the record becomes the parsed fields. */
-    assert_int_equal(run_tag(p1, "t", "{\"log\":\"{\\\"a\\\":1}\",\"x\":2}",
-                             &out),
-                     SL_FILTER_MODIFIED);
+    assert_int_equal(
+        run_tag(p1, "t", "{\"log\":\"{\\\"a\\\":1}\",\"x\":2}", &out),
+        SL_FILTER_MODIFIED);
     assert_string_equal(out.data, "{\"a\":1}");
     /* Then the regex parser from the parsers section. */
     assert_int_equal(run_tag(p1, "t", "{\"log\":\"bob did login\"}", &out),
@@ -425,9 +421,9 @@ static void test_parser_filter(void **state)
     assert_true(metric(&g, "sluice_filter_parser_failures_total", "reason",
                        "no_key") == 2.0);
     /* reserve_data + preserve_key, nested key. */
-    assert_int_equal(run_tag(p2, "t",
-                             "{\"a\":0,\"raw\":{\"line\":\"a=1 b=x\"}}", &out),
-                     SL_FILTER_MODIFIED);
+    assert_int_equal(
+        run_tag(p2, "t", "{\"a\":0,\"raw\":{\"line\":\"a=1 b=x\"}}", &out),
+        SL_FILTER_MODIFIED);
     assert_string_equal(out.data, "{\"a\":\"1\",\"raw\":{\"line\":\"a=1 "
                                   "b=x\"},\"b\":\"x\"}");
     sl_buf_fini(&out);
@@ -460,10 +456,10 @@ static void test_throttle_buckets(void **state)
                "{key: service, rate: 3, window: 1h, burst: 3}");
     sl_buf_init(&out, 0);
     for (i = 0; i < 10; i++) {
-        passed_a += run_tag(ins, "t", "{\"service\":\"a\"}", &out) ==
-                    SL_FILTER_KEEP;
-        passed_b += run_tag(ins, "t", "{\"service\":\"b\"}", &out) ==
-                    SL_FILTER_KEEP;
+        passed_a +=
+            run_tag(ins, "t", "{\"service\":\"a\"}", &out) == SL_FILTER_KEEP;
+        passed_b +=
+            run_tag(ins, "t", "{\"service\":\"b\"}", &out) == SL_FILTER_KEEP;
     }
     assert_int_equal(passed_a, 3);
     assert_int_equal(passed_b, 3);
@@ -497,22 +493,21 @@ static void test_throttle_refill(void **state)
     sl_instance_destroy(ins);
 }
 
-static const char throttle_yaml[] =
-    "pipeline:\n"
-    "  inputs:\n"
-    "    - name: dummy\n"
-    "  filters:\n"
-    "    - name: throttle\n"
-    "      match: '*'\n"
-    "      key: k\n"
-    "      rate: 1\n"
-    "      window: 1h\n"
-    "      max_keys: 2\n"
-    "      print_status: on\n"
-    "      status_interval: 200ms\n"
-    "  outputs:\n"
-    "    - name: null\n"
-    "      match: '*'\n";
+static const char throttle_yaml[] = "pipeline:\n"
+                                    "  inputs:\n"
+                                    "    - name: dummy\n"
+                                    "  filters:\n"
+                                    "    - name: throttle\n"
+                                    "      match: '*'\n"
+                                    "      key: k\n"
+                                    "      rate: 1\n"
+                                    "      window: 1h\n"
+                                    "      max_keys: 2\n"
+                                    "      print_status: on\n"
+                                    "      status_interval: 200ms\n"
+                                    "  outputs:\n"
+                                    "    - name: null\n"
+                                    "      match: '*'\n";
 
 static void test_throttle_cardinality_status(void **state)
 {
@@ -533,8 +528,8 @@ static void test_throttle_cardinality_status(void **state)
     }
     assert_true(metric(&g, "sluice_throttle_overflow_total", NULL, NULL) ==
                 8.0);
-    assert_true(metric(&g, "sluice_throttle_dropped_total", "key",
-                       "_other") == 7.0);
+    assert_true(metric(&g, "sluice_throttle_dropped_total", "key", "_other") ==
+                7.0);
     /* After the interval, a drop becomes the summary record. */
     usleep(250000);
     r = run_tag(g.e->filters[0], "t", "{\"k\":\"k0\"}", &out);
@@ -570,8 +565,9 @@ static void test_lookup_csv(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/teams.csv", dir);
-    write_file(path, "service,team,owner\r\ncheckout,payments,\"Ana, \"\"A\"\"\"\n"
-                     "search,discovery,bo\n\n");
+    write_file(path,
+               "service,team,owner\r\ncheckout,payments,\"Ana, \"\"A\"\"\"\n"
+               "search,discovery,bo\n\n");
     snprintf(yaml, sizeof(yaml),
              "{file: %s, key: service, reload_interval: 1ms}", path);
     ins = make(&sl_plugin_filter_lookup, yaml);
@@ -664,17 +660,20 @@ static void test_normalize_shapes(void **state)
 
     (void)state;
     ins = make(&sl_plugin_filter_normalize, "");
-    expect_tag(ins, "{\"user\":\"bob\",\"action\":\"login\",\"ip\":\"1.2.3.4\","
-                    "\"result\":\"denied\"}",
+    expect_tag(ins,
+               "{\"user\":\"bob\",\"action\":\"login\",\"ip\":\"1.2.3.4\","
+               "\"result\":\"denied\"}",
                "{\"action\":\"login\",\"result\":\"denied\",\"actor\":\"bob\","
                "\"source_ip\":\"1.2.3.4\",\"event_type\":\"audit\","
                "\"outcome\":\"failure\",\"event\":{\"kind\":\"event\"}}",
                "audit.app.x");
-    expect_tag(ins, "{\"metric_name\":\"cpu\",\"value\":9,\"anomaly_score\":0.9}",
+    expect_tag(ins,
+               "{\"metric_name\":\"cpu\",\"value\":9,\"anomaly_score\":0.9}",
                "{\"value\":9,\"score\":0.9,\"metric\":\"cpu\","
                "\"event_type\":\"anomaly\",\"event\":{\"kind\":\"alert\"}}",
                "anomaly.app.x");
-    expect_tag(ins, "{\"level\":\"error\",\"error\":\"boom\",\"stacktrace\":\"s\"}",
+    expect_tag(ins,
+               "{\"level\":\"error\",\"error\":\"boom\",\"stacktrace\":\"s\"}",
                "{\"level\":\"error\",\"error\":{\"message\":\"boom\","
                "\"stack\":\"s\"},\"event\":{\"kind\":\"event\"}}",
                "error.app.x");
@@ -748,7 +747,8 @@ static void test_audit_canonical(void **state)
     assert_int_equal(sl_audit_canonical(dom, &a, &out), SL_OK);
     assert_string_equal(out.data, "{\"k\":true}");
     /* RFC 4231 test case 2 (key "Jefe"), as a check of the HMAC. */
-    assert_int_equal(sl_audit_hmac(SL_STR_LIT("Jefe"), SL_STR_LIT("what do ya "),
+    assert_int_equal(sl_audit_hmac(SL_STR_LIT("Jefe"),
+                                   SL_STR_LIT("what do ya "),
                                    SL_STR_LIT("want for nothing?"), hex),
                      SL_OK);
     assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739"

@@ -60,9 +60,9 @@ static void expect(struct sl_instance *ins, const char *in, const char *want)
     struct sl_buf out;
 
     sl_buf_init(&out, 0);
-    assert_int_not_equal(sl_instance_filter(ins, SL_STR_LIT("t"),
-                                            sl_str_cstr(in), &out),
-                         SL_FILTER_DROP);
+    assert_int_not_equal(
+        sl_instance_filter(ins, SL_STR_LIT("t"), sl_str_cstr(in), &out),
+        SL_FILTER_DROP);
     assert_string_equal(out.data, want);
     sl_buf_fini(&out);
 }
@@ -163,11 +163,12 @@ static void test_remove_fields_custom(void **state)
     sl_instance_destroy(ins);
     ins = make("{detectors: [ipv4, ipv6], fields: [\"$req['ip']\"], "
                "keep_last: 0, mask_char: '#'}");
-    expect(ins,
-           "{\"req\":{\"ip\":\"addr 192.168.1.10 or fe80::1ff:fe23:4567:890a\"},"
-           "\"ip\":\"10.0.0.1\"}",
-           "{\"req\":{\"ip\":\"addr ############ or ########################\"},"
-           "\"ip\":\"10.0.0.1\"}");
+    expect(
+        ins,
+        "{\"req\":{\"ip\":\"addr 192.168.1.10 or fe80::1ff:fe23:4567:890a\"},"
+        "\"ip\":\"10.0.0.1\"}",
+        "{\"req\":{\"ip\":\"addr ############ or ########################\"},"
+        "\"ip\":\"10.0.0.1\"}");
     expect(ins, "{\"req\":{\"ip\":\"time 12:30:45\"}}",
            "{\"req\":{\"ip\":\"time 12:30:45\"}}");
     sl_instance_destroy(ins);
@@ -192,9 +193,10 @@ static void test_errors(void **state)
 /* ---- property test ---------------------------------------------------- */
 
 static const char *const filler[] = {
-    "user", "logged", "in", "from", "the", "ORDER", "id", "42", "ok", "x",
-    "-", "=", ":", "2024-01-01", "12:00:01", "v1.2.3", "a/b", "<", "[]",
-    "caf\xc3\xa9", "\\", "tab\t", "none", "AKIA", "eyJ", "Bearer", "@",
+    "user",     "logged", "in",   "from", "the",    "ORDER",       "id",
+    "42",       "ok",     "x",    "-",    "=",      ":",           "2024-01-01",
+    "12:00:01", "v1.2.3", "a/b",  "<",    "[]",     "caf\xc3\xa9", "\\",
+    "tab\t",    "none",   "AKIA", "eyJ",  "Bearer", "@",
 };
 
 static unsigned rnd(unsigned *s)
@@ -279,9 +281,9 @@ static void test_property_no_leak(void **state)
         sl_buf_append_str(&body, "{\"msg\":");
         sl_json_write_string(&body, text, len);
         sl_buf_append_str(&body, "}");
-        assert_int_equal(sl_instance_filter(ins, SL_STR_LIT("t"),
-                                            sl_buf_str(&body), &out),
-                         SL_FILTER_MODIFIED);
+        assert_int_equal(
+            sl_instance_filter(ins, SL_STR_LIT("t"), sl_buf_str(&body), &out),
+            SL_FILTER_MODIFIED);
         if (strstr(out.data, secret_core(secret)) != NULL) {
             print_message("leak of %s in %s\n", secret, out.data);
             fail();

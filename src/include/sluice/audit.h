@@ -27,8 +27,8 @@
 #include "str.h"
 
 #define SL_AUDIT_HMAC_HEX 64
-#define SL_AUDIT_KEY_MIN 16
-#define SL_AUDIT_KEY_MAX 4096
+#define SL_AUDIT_KEY_MIN  16
+#define SL_AUDIT_KEY_MAX  4096
 
 /* Appends canonical(<rec>) to <out>; temporary arrays come from <a>.
  * Returns SL_OK, SL_ENOMEM or SL_ELIMIT. */
@@ -43,8 +43,7 @@ int sl_audit_hmac(struct sl_str key, struct sl_str prev,
 /* Reads the key from file <path> into <key> (trailing CR/LF removed).  The
  * key must be SL_AUDIT_KEY_MIN..SL_AUDIT_KEY_MAX bytes.  Never puts key
  * bytes in <err>.  Returns SL_OK or an error with <err>. */
-int sl_audit_key_load(const char *path, struct sl_buf *key,
-                      struct sl_err *err);
+int sl_audit_key_load(const char *path, struct sl_buf *key, struct sl_err *err);
 
 /* `sluice audit verify --key-file K [--ignore-key NAME]... [--partial]
  * FILE...`: <argv>[0] is "verify".  Returns the process exit code: 0 when

@@ -66,8 +66,8 @@ int sl_template_render(const struct sl_template *t,
 
 /* When <t> is exactly one accessor and nothing else ("$count"), returns
  * it, so that callers can copy the value with its JSON type; else NULL. */
-const struct sl_accessor *sl_template_single_accessor(
-    const struct sl_template *t);
+const struct sl_accessor *
+sl_template_single_accessor(const struct sl_template *t);
 
 /* True when <t> is only literal text (no ${...} or $key part). */
 bool sl_template_is_literal(const struct sl_template *t);
