@@ -1110,6 +1110,9 @@ static void engine_free_open_chunks(struct sl_engine *e)
             struct sl_chunk *c = v;
 
             ins->buffered -= c->len;
+            if (c->records > 0) {
+                c->abandoned = true; /* never delivered */
+            }
             sl_input_chunk_done(ins, c);
             if (c->fs && c->records == 0) {
                 sl_chunk_fs_remove(c);

@@ -120,6 +120,7 @@ struct sl_instance {
     char *chunk_dir;            /* filesystem storage: where its chunks go */
     uint64_t append_seq;        /* records appended so far */
     uint64_t delivered_seq;     /* all records before this one are done */
+    bool delivered_frozen;      /* a chunk was abandoned: never advance */
     struct sl_chunk *out_head, *out_tail; /* outstanding chunks, in order */
     struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
     struct sl_chunk *last_chunk;  /* fast path: last tag appended to */

@@ -102,7 +102,9 @@ static void input_advance_delivered(struct sl_instance *ins)
         return;
     }
     ins->delivered_seq = mark;
-    if (ins->plugin->delivered != NULL && !ins->stopped) {
+    /* Also after stop: what was buffered is still being delivered during
+     * the grace period, and inputs acknowledge it then (Kafka offsets). */
+    if (ins->plugin->delivered != NULL) {
         ins->plugin->delivered(ins, mark);
     }
 }
@@ -120,7 +122,14 @@ void sl_input_chunk_done(struct sl_instance *ins, struct sl_chunk *c)
         ins->out_tail = c->in_prev;
     }
     c->in_prev = c->in_next = NULL;
-    input_advance_delivered(ins);
+    if (c->abandoned) {
+        /* Given up at shutdown (or kept on disk for the next start): the
+         * records after it must not be reported delivered either. */
+        ins->delivered_frozen = true;
+    }
+    if (!ins->delivered_frozen) {
+        input_advance_delivered(ins);
+    }
 }
 
 void sl_input_release(struct sl_instance *ins, size_t bytes)

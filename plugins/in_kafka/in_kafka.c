@@ -11,14 +11,16 @@
  *
  * At-least-once.  Offsets are not committed at poll time: after a burst is
  * appended, sl_input_commit() makes the records as durable as the storage
- * promises, and only then are the next offsets stored
- * (enable.auto.offset.store=false, rd_kafka_offsets_store) for librdkafka's
- * periodic commit, the commit before a revocation and the final commit at
- * close.  With storage.type filesystem this survives a crash of sluice:
- * records whose offsets were committed are in chunk files and are sent on
- * the next start.  With memory storage they are not: a crash loses what
- * was buffered but already committed.  (The plugin API has no "delivered
- * by every output" callback yet; with one, offsets would wait for it.)
+ * promises; then (commit_on: delivered, the default) the burst's offsets
+ * wait in a ring until the engine reports every record before the
+ * burst's mark delivered by every routed output (the delivered callback),
+ * or (commit_on: durable) they are stored at once.  Stored offsets
+ * (enable.auto.offset.store=false, rd_kafka_offsets_store) go out with
+ * librdkafka's periodic commit, the commit before a revocation and the
+ * final commit at close.  commit_on: delivered survives a crash with any
+ * storage type; durable only with storage.type filesystem (records whose
+ * offsets were committed are in chunk files and are sent on the next
+ * start).
  *
  * Pause: the assigned partitions are paused (rd_kafka_pause_partitions);
  * the timer keeps polling.  Rebalance: assignments are taken as they come
@@ -54,7 +56,21 @@ struct in_kafka_conf {
     int64_t poll_ms;
     char *tag_template;
     struct sl_kvlist rdkafka;
+    int commit_on;
 };
+
+enum kafka_commit_on {
+    KAFKA_COMMIT_DELIVERED,
+    KAFKA_COMMIT_DURABLE,
+};
+
+/* Offsets waiting for the records before <mark> to be delivered. */
+struct kafka_pending {
+    uint64_t mark;
+    rd_kafka_topic_partition_list_t *offsets;
+};
+
+#define KAFKA_PENDING_MAX 1024
 
 struct in_kafka {
     const struct in_kafka_conf *conf;
@@ -65,6 +81,8 @@ struct in_kafka {
     struct event *ev_wake;
     struct event *ev_timer;
     rd_kafka_topic_partition_list_t *unstored; /* next offsets to store */
+    struct kafka_pending pending[KAFKA_PENDING_MAX]; /* ring, oldest first */
+    size_t pend_head, pend_n;
     struct sl_buf tag;
     bool paused;
     bool stopped;
@@ -72,6 +90,8 @@ struct in_kafka {
 };
 
 static const char *const kafka_in_formats[] = { "json", "raw", NULL };
+static const char *const kafka_in_commit_on[] = { "delivered", "durable",
+                                                  NULL };
 
 static const struct sl_option in_kafka_options[] = {
     { .name = "brokers",
@@ -113,6 +133,16 @@ static const struct sl_option in_kafka_options[] = {
       SL_OPT_FIELD(struct in_kafka_conf, tag_template),
       .desc = "Tag of each record: ${topic} and ${partition} are replaced "
               "by the message's topic and partition." },
+    { .name = "commit_on",
+      .type = SL_OPT_ENUM,
+      .def = "delivered",
+      .choices = kafka_in_commit_on,
+      SL_OPT_FIELD(struct in_kafka_conf, commit_on),
+      .desc = "When offsets may be committed: delivered (every output the "
+              "records were routed to acknowledged them: at-least-once even "
+              "with memory storage) or durable (the records are in the "
+              "input's storage; with filesystem storage this survives a "
+              "crash, and commits sooner)." },
     { .name = "rdkafka",
       .type = SL_OPT_MAP,
       SL_OPT_FIELD(struct in_kafka_conf, rdkafka),
@@ -173,6 +203,44 @@ static void kafka_in_note(struct in_kafka *k, const rd_kafka_message_t *m)
     tp->offset = m->offset + 1;
 }
 
+static void in_kafka_delivered(struct sl_instance *ins, uint64_t mark);
+
+/* commit_on delivered: the noted offsets wait until every record appended
+ * so far is delivered.  When the ring is full the newest entry absorbs
+ * them (its mark moves forward: a later store, never an early one). */
+static void kafka_in_defer(struct in_kafka *k)
+{
+    uint64_t mark = sl_input_mark(k->ins);
+    struct kafka_pending *last;
+    int i;
+
+    if (k->pend_n < KAFKA_PENDING_MAX) {
+        last = &k->pending[(k->pend_head + k->pend_n) % KAFKA_PENDING_MAX];
+        last->mark = mark;
+        last->offsets = k->unstored;
+        k->pend_n++;
+        k->unstored = rd_kafka_topic_partition_list_new(8);
+    } else {
+        last = &k->pending[(k->pend_head + k->pend_n - 1) % KAFKA_PENDING_MAX];
+        for (i = 0; i < k->unstored->cnt; i++) {
+            const rd_kafka_topic_partition_t *u = &k->unstored->elems[i];
+            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+                last->offsets, u->topic, u->partition);
+
+            if (tp == NULL) {
+                tp = rd_kafka_topic_partition_list_add(last->offsets, u->topic,
+                                                       u->partition);
+            }
+            tp->offset = u->offset;
+        }
+        last->mark = mark;
+        rd_kafka_topic_partition_list_destroy(k->unstored);
+        k->unstored = rd_kafka_topic_partition_list_new(8);
+    }
+    /* Everything may already be delivered (filtered out, unrouted). */
+    in_kafka_delivered(k->ins, sl_input_delivered(k->ins));
+}
+
 /* Stores the noted offsets once the records are durable. */
 static void kafka_in_store(struct in_kafka *k)
 {
@@ -190,6 +258,10 @@ static void kafka_in_store(struct in_kafka *k)
                     sl_strerror(rc));
         return;
     }
+    if (k->conf->commit_on == KAFKA_COMMIT_DELIVERED) {
+        kafka_in_defer(k);
+        return;
+    }
     e = rd_kafka_offsets_store(k->rk, k->unstored);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* A revoked partition: its new owner reads the records again. */
@@ -197,6 +269,28 @@ static void kafka_in_store(struct in_kafka *k)
     }
     rd_kafka_topic_partition_list_destroy(k->unstored);
     k->unstored = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Stores the offsets of every pending entry whose records are all
+ * delivered (delivered callback, main thread). */
+static void in_kafka_delivered(struct sl_instance *ins, uint64_t mark)
+{
+    struct in_kafka *k = sl_instance_ctx(ins);
+    rd_kafka_resp_err_t e;
+
+    while (k != NULL && k->pend_n > 0 &&
+           k->pending[k->pend_head].mark <= mark) {
+        struct kafka_pending *p = &k->pending[k->pend_head];
+
+        e = rd_kafka_offsets_store(k->rk, p->offsets);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sl_log_debug(k->ins, "offsets_store: %s", rd_kafka_err2str(e));
+        }
+        rd_kafka_topic_partition_list_destroy(p->offsets);
+        p->offsets = NULL;
+        k->pend_head = (k->pend_head + 1) % KAFKA_PENDING_MAX;
+        k->pend_n--;
+    }
 }
 
 /* ---- consuming ---- */
@@ -530,8 +624,14 @@ static void in_kafka_stop(struct sl_instance *ins)
         event_del(k->ev_timer);
     }
     rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
-    kafka_in_final_commit(k);
-    rd_kafka_consumer_close(k->rk);
+    if (k->conf->commit_on == KAFKA_COMMIT_DURABLE) {
+        kafka_in_final_commit(k);
+        rd_kafka_consumer_close(k->rk);
+        return;
+    }
+    /* commit_on delivered: the outputs go on delivering what is buffered
+     * during the grace period, and each delivery stores more offsets; the
+     * final commit and the close wait for exit. */
 }
 
 static void in_kafka_exit(struct sl_instance *ins)
@@ -540,6 +640,12 @@ static void in_kafka_exit(struct sl_instance *ins)
 
     if (k == NULL) {
         return;
+    }
+    if (k->rk != NULL && k->stopped &&
+        k->conf->commit_on == KAFKA_COMMIT_DELIVERED) {
+        in_kafka_delivered(ins, sl_input_delivered(ins));
+        kafka_in_final_commit(k);
+        rd_kafka_consumer_close(k->rk);
     }
     if (k->rk != NULL) {
         if (!k->stopped) {
@@ -553,6 +659,11 @@ static void in_kafka_exit(struct sl_instance *ins)
     }
     if (k->unstored != NULL) {
         rd_kafka_topic_partition_list_destroy(k->unstored);
+    }
+    while (k->pend_n > 0) {
+        rd_kafka_topic_partition_list_destroy(k->pending[k->pend_head].offsets);
+        k->pend_head = (k->pend_head + 1) % KAFKA_PENDING_MAX;
+        k->pend_n--;
     }
     if (k->ev_wake != NULL) {
         event_free(k->ev_wake);
@@ -614,7 +725,7 @@ const struct sl_plugin sl_plugin_in_kafka = {
     .kind = SL_PLUGIN_INPUT,
     .name = "kafka",
     .description = "Consume Kafka topics in a consumer group, committing "
-                   "offsets only once the records are stored.",
+                   "offsets only once the records are delivered.",
     .options = in_kafka_options,
     .conf_size = sizeof(struct in_kafka_conf),
     .init = in_kafka_init,
@@ -623,4 +734,5 @@ const struct sl_plugin sl_plugin_in_kafka = {
     .resume = in_kafka_resume,
     .stop = in_kafka_stop,
     .exit = in_kafka_exit,
+    .delivered = in_kafka_delivered,
 };
