@@ -94,8 +94,11 @@ int sl_chunk_fs_commit(struct sl_chunk *c, bool sync);
 
 /* Commits, fsyncs and closes the file, then frees the in-memory frames
  * (the chunk is read back with sl_chunk_fs_load when an output needs
- * it).  Returns the bytes of memory released. */
-size_t sl_chunk_fs_seal(struct sl_chunk *c, int *rc);
+ * it).  Returns the bytes of memory released.  With <q>, the fdatasync
+ * and close happen on the fsync thread (the frames are already written,
+ * so readers see them at once). */
+struct sl_fsyncq;
+size_t sl_chunk_fs_seal(struct sl_chunk *c, struct sl_fsyncq *q, int *rc);
 
 /* Reads the frames of a sealed file-backed chunk into a new heap buffer
  * (sl_free).  Verifies nothing beyond the frame bounds; recovery did. */

@@ -21,6 +21,7 @@
 
 #include "chunk.h"
 #include "crc32c.h"
+#include "fsyncq.h"
 #include "util.h"
 #include "sluice/buf.h"
 #include "sluice/error.h"
@@ -114,17 +115,21 @@ int sl_chunk_fs_commit(struct sl_chunk *c, bool sync)
     return SL_OK;
 }
 
-size_t sl_chunk_fs_seal(struct sl_chunk *c, int *rc)
+size_t sl_chunk_fs_seal(struct sl_chunk *c, struct sl_fsyncq *q, int *rc)
 {
     size_t released = c->cap;
 
-    *rc = sl_chunk_fs_commit(c, true);
+    *rc = sl_chunk_fs_commit(c, q == NULL);
     if (*rc != SL_OK) {
         /* Keep the frames in memory: the chunk is still delivered, it is
          * only not crash-safe. */
         return 0;
     }
-    close(c->fd);
+    if (q != NULL) {
+        *rc = sl_fsyncq_push(q, c->fd); /* takes the descriptor */
+    } else {
+        close(c->fd);
+    }
     c->fd = -1;
     sl_free(c->data);
     c->data = NULL;

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "engine.h"
+#include "fsyncq.h"
 #include "log.h"
 #include "option.h"
 #include "plugin.h"
@@ -642,6 +643,11 @@ int sl_engine_start(struct sl_engine *e, struct sl_err *err)
             }
         }
     }
+    for (i = 0; i < e->ninputs; i++) {
+        if (e->inputs[i]->chunk_dir != NULL && e->fsyncq == NULL) {
+            e->fsyncq = sl_fsyncq_create();
+        }
+    }
     if (!e->defer_recovery) {
         sl_engine_recover(e);
     }
@@ -1147,6 +1153,7 @@ void sl_engine_destroy(struct sl_engine *e)
     }
     engine_process_acks(e);
     engine_free_open_chunks(e);
+    sl_fsyncq_destroy(e->fsyncq);
     if (lost > 0) {
         sl_clog_warn("engine", "%llu queued records were not delivered "
                                "before exit: those of filesystem storage "

@@ -180,6 +180,7 @@ struct sl_engine {
     int64_t chunks_mem, chunks_fs, bytes_mem, bytes_fs;
     uint64_t first_chunk_id;  /* chunks with lower ids predate this engine */
     bool defer_recovery;      /* reload: recover once the old one is gone */
+    struct sl_fsyncq *fsyncq; /* fsync of sealed chunk files, off the loop */
     uint64_t chunks_in_flight;  /* sealed chunks not yet freed */
     bool running;
     bool stopping;           /* inputs stopped, draining */

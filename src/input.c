@@ -193,7 +193,8 @@ static void input_seal(struct sl_instance *ins, struct sl_chunk *c)
     if (c->fs) {
         size_t len = c->len;
 
-        if (sl_chunk_fs_seal(c, &rc) > 0 || c->data == NULL) {
+        if (sl_chunk_fs_seal(c, ins->engine->fsyncq, &rc) > 0 ||
+            c->data == NULL) {
             /* On disk now: the memory no longer counts against
              * mem_buf_limit; outputs read the file back. */
             c->mem_released = true;

@@ -154,7 +154,7 @@ static struct sl_str ltm_text(struct ltm *l, const struct sl_accessor *acc,
 static struct sl_metric *ltm_series(struct ltm *l, const struct sl_json *dom)
 {
     const char *labels[2 * LTM_MAX_LABELS + 1];
-    struct ltm_slot *slot;
+    struct ltm_slot *slot = NULL;
     size_t i, h, off;
 
     sl_buf_reset(&l->key);
@@ -173,7 +173,9 @@ static struct sl_metric *ltm_series(struct ltm *l, const struct sl_json *dom)
             return slot->m;
         }
     }
-    if (l->nseries >= (size_t)l->conf->max_series) {
+    if (slot == NULL || slot->key != NULL ||
+        l->nseries >= (size_t)l->conf->max_series) {
+        /* No free slot (or past max_series): counted, never overwritten. */
         sl_metric_add(l->m_dropped, 1);
         return NULL;
     }

@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sl_chunk_destroy(c);
             return 0;
         }
-        sl_chunk_fs_seal(c, &rc);
+        sl_chunk_fs_seal(c, NULL, &rc);
         f = fopen(c->path, "rb");
         hdr_len = f != NULL ? fread(hdr, 1, sizeof(hdr), f) : 0;
         if (f != NULL) {

@@ -90,7 +90,7 @@ static const char *make_chunk(const char *dir, size_t n, bool checksum)
             assert_int_equal(sl_chunk_fs_commit(c, false), SL_OK);
         }
     }
-    assert_true(sl_chunk_fs_seal(c, &rc) > 0);
+    assert_true(sl_chunk_fs_seal(c, NULL, &rc) > 0);
     assert_int_equal(rc, SL_OK);
     assert_null(c->data);
     snprintf(path, sizeof(path), "%s", c->path);
