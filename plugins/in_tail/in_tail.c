@@ -132,6 +132,8 @@ struct tail_file {
     off_t await;     /* a copy being written: not truncated below this */
     uint64_t fp;     /* fingerprint of the first fp_len bytes */
     size_t fp_len;
+    uint64_t head;   /* hash of the first TAIL_FP_MIN_COPY bytes */
+    bool has_head;
     struct timespec fp_mtime; /* mtime when the fingerprint was checked */
     struct tail_qent q[TAIL_QUEUE];
     size_t qhead;
@@ -164,6 +166,8 @@ struct tail_seen {
     off_t offset;
     uint64_t fp;
     size_t fp_len;
+    uint64_t head;
+    bool has_head;
 };
 
 /* An entry of the offset database read at start. */
@@ -350,7 +354,7 @@ static const struct sl_option in_tail_options[] = {
               "\"off\" keeps no offsets." },
     { .name = "db.sync_interval",
       .type = SL_OPT_TIME,
-      .def = "1s",
+      .def = "250ms",
       .min = 10,
       .max = INT64_C(3600000),
       SL_OPT_FIELD(struct in_tail_conf, db_sync_interval_ms),
@@ -865,6 +869,18 @@ static bool tail_fp_read(int fd, size_t len, size_t plen, uint64_t *prefix,
     return true;
 }
 
+/* Hash of the first TAIL_FP_MIN_COPY bytes; false when shorter. */
+static bool tail_head(int fd, const struct stat *st, uint64_t *head)
+{
+    uint64_t prefix;
+
+    if ((size_t)st->st_size < TAIL_FP_MIN_COPY) {
+        return false;
+    }
+    return tail_fp_read(fd, TAIL_FP_MIN_COPY, TAIL_FP_MIN_COPY, &prefix,
+                        head);
+}
+
 /* Checks that the file still starts with the fingerprinted bytes, and
  * extends the fingerprint while the file is shorter than
  * fingerprint_bytes.  Returns false when the start changed. */
@@ -893,6 +909,9 @@ static bool tail_fp_check(struct in_tail_ctx *ctx, struct tail_file *f,
     }
     f->fp = full;
     f->fp_len = len;
+    if (!f->has_head) {
+        f->has_head = tail_head(f->fd, st, &f->head);
+    }
     return true;
 }
 
@@ -1119,6 +1138,8 @@ static void tail_seen_add(struct in_tail_ctx *ctx, const struct tail_file *f,
     s->offset = offset;
     s->fp = f->fp;
     s->fp_len = f->fp_len;
+    s->head = f->head;
+    s->has_head = f->has_head;
     ctx->seen_next++;
 }
 
@@ -1137,10 +1158,13 @@ static bool tail_fp_matches(int fd, const struct stat *st, uint64_t fp,
 }
 
 /* The offset a file we followed before had reached: the same inode with the
- * same start, or a copy of it (copytruncate); -1 when none. */
+ * same start, or a copy of it (same first TAIL_FP_MIN_COPY bytes:
+ * copytruncate); -1 when none. */
 static off_t tail_seen_take(struct in_tail_ctx *ctx, int fd,
                             const struct stat *st)
 {
+    uint64_t head = 0;
+    bool has_head = tail_head(fd, st, &head);
     size_t i;
     off_t off;
 
@@ -1148,10 +1172,11 @@ static off_t tail_seen_take(struct in_tail_ctx *ctx, int fd,
         struct tail_seen *s = &ctx->seen[i];
         bool same = s->ino == st->st_ino && s->dev == st->st_dev;
 
-        if (s->offset <= 0 || (!same && s->fp_len < TAIL_FP_MIN_COPY)) {
+        if (s->offset <= 0 || (!same && !has_head) ||
+            (!same && (!s->has_head || s->head != head))) {
             continue;
         }
-        if (tail_fp_matches(fd, st, s->fp, s->fp_len)) {
+        if (!same || tail_fp_matches(fd, st, s->fp, s->fp_len)) {
             off = s->offset;
             s->offset = 0;
             return off;
@@ -1616,72 +1641,108 @@ static off_t tail_start_offset(struct in_tail_ctx *ctx, int fd,
     return 0;
 }
 
-/* A followed file (other inode) starting with the same fingerprinted
- * bytes as the new file open as <fd>: it is probably a copy being made
- * for copytruncate.  NULL when none. */
-static struct tail_file *tail_find_twin(struct in_tail_ctx *ctx, int fd,
+/* A followed file (other inode) starting with the same first bytes as
+ * <nf>: <nf> is probably a copy being made for copytruncate.  NULL when
+ * none. */
+static struct tail_file *tail_find_twin(struct in_tail_ctx *ctx,
+                                        const struct tail_file *nf,
                                         const struct stat *st)
 {
-    uint64_t prefix;
-    uint64_t full;
+    uint64_t head;
     size_t i;
 
-    if ((size_t)st->st_size < TAIL_FP_MIN_COPY) {
+    if (!tail_head(nf->fd, st, &head)) {
         return NULL;
     }
     for (i = 0; i < ctx->nfiles; i++) {
         struct tail_file *f = ctx->files[i];
 
-        if (f->dead || f->parked || f->fp_len < TAIL_FP_MIN_COPY ||
-            (size_t)st->st_size < f->fp_len) {
-            continue;
-        }
-        if (tail_fp_read(fd, f->fp_len, f->fp_len, &prefix, &full) &&
-            full == f->fp) {
+        if (f != nf && !f->dead && !f->parked && f->has_head &&
+            f->head == head) {
             return f;
         }
     }
     return NULL;
 }
 
+static void tail_unpark(struct tail_file *f, off_t off, const struct stat *st)
+{
+    f->parked = false;
+    f->twin_ino = 0;
+    f->offset = off;
+    f->safe = off;
+    f->saved = off;
+    f->pending = true;
+    if (off > st->st_size) {
+        /* A copy still being written: not a truncation yet. */
+        f->await = off;
+        f->await_ns = sl_time_mono_ns();
+    }
+}
+
+/* A file found while running is parked until it can be told apart from a
+ * copy of a followed file: it resumes a file we followed (renamed, or the
+ * copy of a truncated one), waits for the truncation of the file it
+ * copies, or, once it has TAIL_FP_MIN_COPY bytes and matches nothing (or
+ * after rotate_wait), is read from 0. */
+static void tail_young_check(struct in_tail_ctx *ctx, struct tail_file *f)
+{
+    bool expired = sl_time_mono_ns() - f->parked_ns >=
+                   ctx->conf->rotate_wait_ms * SL_NS_PER_MS;
+    struct tail_file *twin;
+    struct stat st;
+    off_t off;
+
+    f->pending = false;
+    if (fstat(f->fd, &st) != 0 || (f->twin_ino != 0 && !expired)) {
+        return;
+    }
+    off = f->twin_ino != 0 ? -1 : tail_seen_take(ctx, f->fd, &st);
+    if (off >= 0) {
+        tail_unpark(f, off, &st);
+        return;
+    }
+    if ((size_t)st.st_size < TAIL_FP_MIN_COPY && !expired) {
+        return;
+    }
+    twin = expired ? NULL : tail_find_twin(ctx, f, &st);
+    if (twin != NULL) {
+        f->twin_dev = twin->dev;
+        f->twin_ino = twin->ino;
+        sl_log_info(ctx->ins, "%s starts like %s: waiting for its "
+                    "truncation (copytruncate)", f->path, twin->path);
+        return;
+    }
+    tail_unpark(f, 0, &st);
+}
+
 /* The file <o> was truncated at <offset>: its copies start there. */
 static void tail_twins_release(struct in_tail_ctx *ctx,
                                const struct tail_file *o, off_t offset)
 {
+    struct stat st;
     size_t i;
 
     for (i = 0; i < ctx->nfiles; i++) {
         struct tail_file *f = ctx->files[i];
 
-        if (f->parked && f->twin_ino == o->ino && f->twin_dev == o->dev) {
+        if (f->parked && f->twin_ino == o->ino && f->twin_dev == o->dev &&
+            fstat(f->fd, &st) == 0) {
             sl_log_info(ctx->ins, "%s is a copy of %s: reading it from %jd",
                         f->path, o->path, (intmax_t)offset);
-            f->parked = false;
-            f->offset = offset;
-            f->safe = offset;
-            f->saved = offset;
-            f->pending = true;
-            if (offset > 0) {
-                f->await = offset;
-                f->await_ns = sl_time_mono_ns();
-            }
+            tail_unpark(f, offset, &st);
         }
     }
 }
 
-/* Copies parked for longer than rotate_wait are files of their own. */
-static void tail_twins_expire(struct in_tail_ctx *ctx)
+/* Parked files: a last look, and the rotate_wait deadline. */
+static void tail_parked_check(struct in_tail_ctx *ctx)
 {
-    int64_t now = sl_time_mono_ns();
     size_t i;
 
     for (i = 0; i < ctx->nfiles; i++) {
-        struct tail_file *f = ctx->files[i];
-
-        if (f->parked && now - f->parked_ns >=
-                             ctx->conf->rotate_wait_ms * SL_NS_PER_MS) {
-            f->parked = false;
-            f->pending = true;
+        if (ctx->files[i]->parked && !ctx->files[i]->dead) {
+            tail_young_check(ctx, ctx->files[i]);
         }
     }
 }
@@ -1691,11 +1752,8 @@ static void tail_twins_expire(struct in_tail_ctx *ctx)
 static void tail_consider(struct in_tail_ctx *ctx, const char *path,
                           bool initial)
 {
-    struct tail_file *twin;
-    dev_t twin_dev = 0;
-    ino_t twin_ino = 0;
+    struct tail_file *f;
     struct stat st;
-    off_t off;
     int fd;
 
     if (tail_excluded(ctx, path) || stat(path, &st) != 0 ||
@@ -1715,25 +1773,17 @@ static void tail_consider(struct in_tail_ctx *ctx, const char *path,
         close(fd);
         return;
     }
-    twin = initial ? NULL : tail_find_twin(ctx, fd, &st);
-    if (twin != NULL) {
-        twin_dev = twin->dev;
-        twin_ino = twin->ino;
-    }
-    off = twin != NULL ? 0 : tail_start_offset(ctx, fd, &st, initial);
-    if (tail_file_create(ctx, path, fd, &st, off) != SL_OK) {
+    if (tail_file_create(ctx, path, fd, &st,
+                         initial ? tail_start_offset(ctx, fd, &st, true)
+                                 : 0) != SL_OK) {
         sl_log_error(ctx->ins, "out of memory following %s", path);
         return;
     }
-    if (twin != NULL) {
-        struct tail_file *f = ctx->files[ctx->nfiles - 1];
-
+    if (!initial) {
+        f = ctx->files[ctx->nfiles - 1];
         f->parked = true;
         f->parked_ns = sl_time_mono_ns();
-        f->twin_dev = twin_dev;
-        f->twin_ino = twin_ino;
-        sl_log_info(ctx->ins, "%s starts like %s: waiting for its "
-                    "truncation (copytruncate)", path, twin->path);
+        tail_young_check(ctx, f);
     }
 }
 
@@ -1784,6 +1834,7 @@ static void tail_file_truncated(struct in_tail_ctx *ctx, struct tail_file *f,
     f->pending = true;
     f->fp = 0;
     f->fp_len = 0;
+    f->has_head = false;
     f->await = 0;
     tail_queue_reset(ctx, f);
 }
@@ -1897,6 +1948,9 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
         size_t cap =
             budget < TAIL_FILE_SLICE_BYTES ? budget : TAIL_FILE_SLICE_BYTES;
 
+        if (f->parked && f->pending) {
+            tail_young_check(ctx, f);
+        }
         if (f->dead || !f->pending || f->parked) {
             continue;
         }
@@ -2020,7 +2074,7 @@ static void tail_on_poll(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ctx->polls++;
-    tail_twins_expire(ctx);
+    tail_parked_check(ctx);
     tail_mark(ctx, ctx->polls % ctx->polls_per_check != 0);
     tail_kick(ctx);
 }
