@@ -83,8 +83,7 @@ static const struct sl_multiline_rule ml_java_rules[] = {
 };
 
 static const struct sl_multiline_rule ml_python_rules[] = {
-    { ML_START_NAME, "^Traceback \\(most recent call last\\):\\s*$",
-      "python" },
+    { ML_START_NAME, "^Traceback \\(most recent call last\\):\\s*$", "python" },
     { "python", "^\\s+\\S", "python" },
     { "python", "^[A-Za-z_][\\w.]*(?::.*)?$", "python_end" },
     { "python_end", "^\\s*$", "python_end" },
@@ -262,8 +261,7 @@ static int ml_check_states(const struct sl_multiline_def *def,
             has_rules = has_rules || def->rules[i].from == s;
         }
         if (!has_rules) {
-            return sl_err_set(err, SL_ECONFIG,
-                              "next_state \"%s\" has no rules",
+            return sl_err_set(err, SL_ECONFIG, "next_state \"%s\" has no rules",
                               def->states[s]);
         }
     }
@@ -287,10 +285,10 @@ int sl_multiline_def_create(const struct sl_multiline_spec *spec,
     }
     def->kind = ML_RULES;
     def->flush_timeout_ms = spec->flush_timeout_ms;
-    def->max_lines = spec->max_lines > 0 ? spec->max_lines
-                                         : SL_MULTILINE_MAX_LINES;
-    def->max_bytes = spec->max_bytes > 0 ? spec->max_bytes
-                                         : SL_MULTILINE_MAX_BYTES;
+    def->max_lines =
+        spec->max_lines > 0 ? spec->max_lines : SL_MULTILINE_MAX_LINES;
+    def->max_bytes =
+        spec->max_bytes > 0 ? spec->max_bytes : SL_MULTILINE_MAX_BYTES;
     for (i = 0; i < spec->nrules && rc == SL_OK; i++) {
         rc = ml_add_rule(def, &spec->rules[i], err);
     }
@@ -723,8 +721,8 @@ static void ml_err_node(struct sl_errlist *errs, const struct sl_cnode *n,
 
 /* Reads the rules list of <map> into <rules> (n entries, zeroed). */
 static int ml_rules_read(const struct sl_config *cfg,
-                         const struct sl_cnode *seq,
-                         struct ml_rule_conf *rules, struct sl_errlist *errs)
+                         const struct sl_cnode *seq, struct ml_rule_conf *rules,
+                         struct sl_errlist *errs)
 {
     struct sl_opt_target t;
     size_t i;
@@ -805,8 +803,8 @@ static int ml_def_from_node(const struct sl_config *cfg,
     rc = sl_option_apply(cfg, map, &t, 1, ml_ignore, errs);
     if (rc == SL_OK && want != NULL && strcmp(c.name, want) != 0) {
         rc = SL_ENOTFOUND;
-    } else if (rc == SL_OK && (seq == NULL || seq->type != SL_CNODE_SEQ ||
-                               seq->n == 0)) {
+    } else if (rc == SL_OK &&
+               (seq == NULL || seq->type != SL_CNODE_SEQ || seq->n == 0)) {
         sl_errlist_add(errs, map->file, map->line, map->col, "rules",
                        "a list of rules is required");
         rc = SL_ECONFIG;
@@ -903,8 +901,8 @@ struct sl_multiline_def *sl_multiline_lookup(struct sl_instance *ins,
         if (seq->items[i]->type == SL_CNODE_MAP && n != NULL &&
             strcmp(n, name) == 0) {
             sl_errlist_init(errs);
-            (void)ml_def_from_node(ins->engine->cfg, seq->items[i], name,
-                                   &def, errs);
+            (void)ml_def_from_node(ins->engine->cfg, seq->items[i], name, &def,
+                                   errs);
         }
     }
     sl_free(errs);

@@ -76,7 +76,7 @@
 #define TAIL_DB_LINE_MAX      8192
 #define TAIL_INOTIFY_MASK                                                      \
     (IN_MODIFY | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB)
-#define TAIL_DIR_MASK (IN_CREATE | IN_MOVED_TO)
+#define TAIL_DIR_MASK  (IN_CREATE | IN_MOVED_TO)
 #define TAIL_FNV_BASIS UINT64_C(0xcbf29ce484222325)
 #define TAIL_FNV_PRIME UINT64_C(0x100000001b3)
 
@@ -126,13 +126,13 @@ struct tail_file {
     int wd; /* inotify watch, -1 when none */
     dev_t dev;
     ino_t ino;
-    off_t offset;    /* next byte to read */
-    off_t safe;      /* every byte before it was appended */
-    off_t saved;     /* every record before it is safe (the db value) */
-    off_t await;     /* a copy being written: not truncated below this */
-    uint64_t fp;     /* fingerprint of the first fp_len bytes */
+    off_t offset; /* next byte to read */
+    off_t safe;   /* every byte before it was appended */
+    off_t saved;  /* every record before it is safe (the db value) */
+    off_t await;  /* a copy being written: not truncated below this */
+    uint64_t fp;  /* fingerprint of the first fp_len bytes */
     size_t fp_len;
-    uint64_t head;   /* hash of the first TAIL_FP_MIN_COPY bytes */
+    uint64_t head; /* hash of the first TAIL_FP_MIN_COPY bytes */
     bool has_head;
     struct timespec fp_mtime; /* mtime when the fingerprint was checked */
     struct tail_qent q[TAIL_QUEUE];
@@ -147,15 +147,15 @@ struct tail_file {
     dev_t twin_dev;   /* parked: the followed file it is a copy of */
     ino_t twin_ino;
     int64_t parked_ns; /* when it was parked, or 0 */
-    bool pending;     /* may have unread bytes */
-    bool check;       /* look for truncation, deletion, rename at EOF */
-    bool want_big;    /* the last block held no line end: read a bigger one */
-    bool in_long;     /* inside a line longer than max_line_size */
-    bool discard;     /* dropping the rest of a long line */
-    bool touched;     /* in ctx->touched */
-    bool parked;      /* a copy of a followed file: not read until that
-                         file is truncated (copytruncate) or rotate_wait */
-    bool dead;        /* closed, to be removed from the list */
+    bool pending;      /* may have unread bytes */
+    bool check;        /* look for truncation, deletion, rename at EOF */
+    bool want_big;     /* the last block held no line end: read a bigger one */
+    bool in_long;      /* inside a line longer than max_line_size */
+    bool discard;      /* dropping the rest of a long line */
+    bool touched;      /* in ctx->touched */
+    bool parked;       /* a copy of a followed file: not read until that
+                          file is truncated (copytruncate) or rotate_wait */
+    bool dead;         /* closed, to be removed from the list */
 };
 
 /* A file we stopped following (renamed and closed, or truncated), to
@@ -649,8 +649,7 @@ static int tail_record_keys(struct in_tail_ctx *ctx, struct tail_file *f,
         return SL_ENOMEM;
     }
     return sl_input_append(ctx->ins, sl_str_make(f->tag, f->tag_len),
-                           rc == SL_OK ? res.ts_ns : 0,
-                           sl_buf_str(&ctx->obuf));
+                           rc == SL_OK ? res.ts_ns : 0, sl_buf_str(&ctx->obuf));
 }
 
 /* One record from a line or a joined multiline record. */
@@ -690,8 +689,8 @@ static void tail_record_piece(struct in_tail_ctx *ctx, struct tail_file *f,
         body = sl_buf_str(&ctx->obuf);
     }
     if (rc == SL_OK) {
-        rc = sl_input_append(ctx->ins, sl_str_make(f->tag, f->tag_len), 0,
-                             body);
+        rc =
+            sl_input_append(ctx->ins, sl_str_make(f->tag, f->tag_len), 0, body);
     }
     if (rc != SL_OK) {
         sl_log_warn(ctx->ins, "cannot ingest a long line of %s: %s", f->path,
@@ -727,8 +726,8 @@ static void tail_touch(struct in_tail_ctx *ctx, struct tail_file *f)
 static void tail_advance(struct in_tail_ctx *ctx, struct tail_file *f,
                          off_t next)
 {
-    off_t safe = f->ml != NULL && sl_multiline_pending(f->ml) ? f->ml_start
-                                                               : next;
+    off_t safe =
+        f->ml != NULL && sl_multiline_pending(f->ml) ? f->ml_start : next;
 
     if (safe != f->safe) {
         f->safe = safe;
@@ -877,8 +876,7 @@ static bool tail_head(int fd, const struct stat *st, uint64_t *head)
     if ((size_t)st->st_size < TAIL_FP_MIN_COPY) {
         return false;
     }
-    return tail_fp_read(fd, TAIL_FP_MIN_COPY, TAIL_FP_MIN_COPY, &prefix,
-                        head);
+    return tail_fp_read(fd, TAIL_FP_MIN_COPY, TAIL_FP_MIN_COPY, &prefix, head);
 }
 
 /* Checks that the file still starts with the fingerprinted bytes, and
@@ -898,8 +896,7 @@ static bool tail_fp_check(struct in_tail_ctx *ctx, struct tail_file *f,
     }
     if (len == f->fp_len && f->fp_len == fpb) {
         /* Complete: re-read only the bytes that identify it. */
-        return !tail_fp_read(f->fd, len, len, &prefix, &full) ||
-               full == f->fp;
+        return !tail_fp_read(f->fd, len, len, &prefix, &full) || full == f->fp;
     }
     if (!tail_fp_read(f->fd, len, f->fp_len, &prefix, &full)) {
         return true; /* an I/O error is not a replacement */
@@ -1040,8 +1037,8 @@ static size_t tail_lines(struct in_tail_ctx *ctx, struct tail_file *f,
     while (off < n && !tail_paused(ctx)) {
         avail = n - off;
         /* A line of exactly max_line bytes plus its LF is still whole. */
-        scan = f->discard || avail < ctx->max_line + 1 ? avail
-                                                       : ctx->max_line + 1;
+        scan =
+            f->discard || avail < ctx->max_line + 1 ? avail : ctx->max_line + 1;
         nl = memchr(p + off, '\n', scan);
         if (nl != NULL) {
             len = (size_t)(nl - (p + off));
@@ -1052,8 +1049,7 @@ static size_t tail_lines(struct in_tail_ctx *ctx, struct tail_file *f,
             tail_advance(ctx, f, base + (off_t)n);
             off = n;
         } else if (avail > ctx->max_line) {
-            tail_emit_piece(ctx, f, p + off, ctx->max_line,
-                            base + (off_t)off);
+            tail_emit_piece(ctx, f, p + off, ctx->max_line, base + (off_t)off);
             off += ctx->max_line;
         } else if (final) {
             tail_emit_line(ctx, f, p + off, avail, base + (off_t)off,
@@ -1284,8 +1280,7 @@ static void tail_db_load(struct in_tail_ctx *ctx)
                     bad);
     }
     if (ctx->ndbents > 1) {
-        qsort(ctx->dbents, ctx->ndbents, sizeof(*ctx->dbents),
-              tail_dbent_cmp);
+        qsort(ctx->dbents, ctx->ndbents, sizeof(*ctx->dbents), tail_dbent_cmp);
     }
     sl_log_info(ctx->ins, "loaded %zu offsets from %s", ctx->ndbents,
                 ctx->db_path);
@@ -1378,14 +1373,13 @@ static int tail_db_write(struct in_tail_ctx *ctx)
     int fd;
     int rc;
 
-    if (ctx->db_path == NULL ||
-        snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->db_path) >= (int)sizeof(tmp)) {
+    if (ctx->db_path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp",
+                                         ctx->db_path) >= (int)sizeof(tmp)) {
         return SL_EINVAL;
     }
     sl_buf_init(&b, 0);
     rc = tail_db_format(ctx, &b);
-    fd = rc == SL_OK ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                            0640)
+    fd = rc == SL_OK ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)
                      : -1;
     if (rc == SL_OK && fd < 0) {
         rc = sl_rc_from_errno(errno);
@@ -1553,8 +1547,7 @@ static void tail_file_watch(struct in_tail_ctx *ctx, struct tail_file *f)
     }
     ctx->enospc_warned = ctx->enospc_warned || rc == -ENOSPC;
     sl_log_warn(ctx->ins,
-                "cannot watch %s (%s): polling it every %" PRId64
-                " ms%s",
+                "cannot watch %s (%s): polling it every %" PRId64 " ms%s",
                 f->path, sl_strerror(rc), ctx->conf->poll_interval_ms,
                 rc == -ENOSPC ? " (raise fs.inotify.max_user_watches; "
                                 "further files are polled silently)"
@@ -1709,8 +1702,10 @@ static void tail_young_check(struct in_tail_ctx *ctx, struct tail_file *f)
     if (twin != NULL) {
         f->twin_dev = twin->dev;
         f->twin_ino = twin->ino;
-        sl_log_info(ctx->ins, "%s starts like %s: waiting for its "
-                    "truncation (copytruncate)", f->path, twin->path);
+        sl_log_info(ctx->ins,
+                    "%s starts like %s: waiting for its "
+                    "truncation (copytruncate)",
+                    f->path, twin->path);
         return;
     }
     tail_unpark(f, 0, &st);
@@ -1774,8 +1769,8 @@ static void tail_consider(struct in_tail_ctx *ctx, const char *path,
         return;
     }
     if (tail_file_create(ctx, path, fd, &st,
-                         initial ? tail_start_offset(ctx, fd, &st, true)
-                                 : 0) != SL_OK) {
+                         initial ? tail_start_offset(ctx, fd, &st, true) : 0) !=
+        SL_OK) {
         sl_log_error(ctx->ins, "out of memory following %s", path);
         return;
     }
@@ -1927,6 +1922,31 @@ static void tail_file_eof(struct in_tail_ctx *ctx, struct tail_file *f)
 
 /* ---- callbacks ---- */
 
+/* Reads one pending file within <budget>; returns whether it still has
+ * data to read. */
+static bool tail_kick_file(struct in_tail_ctx *ctx, struct tail_file *f,
+                           size_t *budget)
+{
+    size_t cap =
+        *budget < TAIL_FILE_SLICE_BYTES ? *budget : TAIL_FILE_SLICE_BYTES;
+    size_t got;
+    bool eof;
+
+    if (f->parked && f->pending) {
+        tail_young_check(ctx, f);
+    }
+    if (f->dead || !f->pending || f->parked) {
+        return false;
+    }
+    got = tail_file_pump(ctx, f, cap, false, &eof);
+    *budget -= got < *budget ? got : *budget;
+    if (eof) {
+        f->pending = false;
+        tail_file_eof(ctx, f);
+    }
+    return f->pending;
+}
+
 /* Reads pending files, round robin, within TAIL_SLICE_BYTES. */
 static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
 {
@@ -1936,31 +1956,16 @@ static void tail_on_kick(evutil_socket_t fd, short what, void *arg)
     size_t k;
     size_t n = ctx->nfiles;
     size_t start = ctx->rr;
-    size_t got;
     bool more = false;
-    bool eof;
 
     (void)fd;
     (void)what;
     for (k = 0; k < n && budget > 0 && !tail_paused(ctx); k++) {
         size_t i = (start + k) % n;
-        struct tail_file *f = ctx->files[i];
-        size_t cap =
-            budget < TAIL_FILE_SLICE_BYTES ? budget : TAIL_FILE_SLICE_BYTES;
 
-        if (f->parked && f->pending) {
-            tail_young_check(ctx, f);
+        if (tail_kick_file(ctx, ctx->files[i], &budget)) {
+            more = true;
         }
-        if (f->dead || !f->pending || f->parked) {
-            continue;
-        }
-        got = tail_file_pump(ctx, f, cap, false, &eof);
-        budget -= got < budget ? got : budget;
-        if (eof) {
-            f->pending = false;
-            tail_file_eof(ctx, f);
-        }
-        more = more || f->pending;
         ctx->rr = (i + 1) % n;
     }
     tail_settle(ctx);
@@ -2240,9 +2245,9 @@ static void tail_metrics_create(struct in_tail_ctx *ctx)
 {
     struct sl_instance *ins = ctx->ins;
 
-    ctx->m_opened = sl_metric_counter(ins, "sluice_tail_files_opened_total",
-                                      "Files opened for following.", NULL,
-                                      NULL);
+    ctx->m_opened =
+        sl_metric_counter(ins, "sluice_tail_files_opened_total",
+                          "Files opened for following.", NULL, NULL);
     ctx->m_truncations = sl_metric_counter(
         ins, "sluice_tail_truncations_total",
         "Followed files found truncated or rewritten and read again from "
@@ -2250,8 +2255,8 @@ static void tail_metrics_create(struct in_tail_ctx *ctx)
         NULL, NULL);
     ctx->m_long_lines = sl_metric_counter(
         ins, "sluice_input_long_lines_total",
-        "Lines longer than max_line_size (split, truncated or skipped).",
-        NULL, NULL);
+        "Lines longer than max_line_size (split, truncated or skipped).", NULL,
+        NULL);
     ctx->m_rotations = sl_metric_counter(
         ins, "sluice_tail_rotations_total",
         "Followed files renamed or replaced at their path.", NULL, NULL);
@@ -2268,9 +2273,9 @@ static void tail_metrics_create(struct in_tail_ctx *ctx)
     ctx->m_ml_bounded = sl_metric_counter(
         ins, "sluice_tail_multiline_bounded_total",
         "Multiline records flushed at max_lines or max_bytes.", NULL, NULL);
-    ctx->m_db_writes = sl_metric_counter(ins, "sluice_tail_db_writes_total",
-                                         "Offset database rewrites.", NULL,
-                                         NULL);
+    ctx->m_db_writes =
+        sl_metric_counter(ins, "sluice_tail_db_writes_total",
+                          "Offset database rewrites.", NULL, NULL);
     /* The engine's own counters (same name and labels): records whose
      * bytes the tail parses itself (path_key, offset_key) count there. */
     ctx->m_bytes = sl_metric_counter(ins, "sluice_input_bytes_total",

@@ -46,9 +46,12 @@ static struct sl_multiline_def *fuzz_ml_def(unsigned pick, size_t *max_bytes)
         { "dash", "^-", "dash" },
         { "dash", "^\\s", "cont" },
     };
-    struct sl_multiline_spec spec = { .name = "fuzz", .rules = rules,
-                                      .nrules = 5, .flush_timeout_ms = 10,
-                                      .max_lines = 4, .max_bytes = 64 };
+    struct sl_multiline_spec spec = { .name = "fuzz",
+                                      .rules = rules,
+                                      .nrules = 5,
+                                      .flush_timeout_ms = 10,
+                                      .max_lines = 4,
+                                      .max_bytes = 64 };
     struct sl_multiline_def *def = NULL;
 
     *max_bytes = 0;

@@ -137,18 +137,17 @@ static void test_python(void **state)
     assert_int_equal(g.n, 3);
     assert_string_equal(g.rec[0], "plain before");
     assert_string_equal(
-        g.rec[1],
-        "Traceback (most recent call last):\n"
-        "  File \"/app/x.py\", line 3, in <module>\n"
-        "    main()\n"
-        "KeyError: 'a'\n"
-        "\n"
-        "During handling of the above exception, another exception "
-        "occurred:\n"
-        "\n"
-        "Traceback (most recent call last):\n"
-        "  File \"/app/x.py\", line 5, in <module>\n"
-        "ValueError: bad");
+        g.rec[1], "Traceback (most recent call last):\n"
+                  "  File \"/app/x.py\", line 3, in <module>\n"
+                  "    main()\n"
+                  "KeyError: 'a'\n"
+                  "\n"
+                  "During handling of the above exception, another exception "
+                  "occurred:\n"
+                  "\n"
+                  "Traceback (most recent call last):\n"
+                  "  File \"/app/x.py\", line 5, in <module>\n"
+                  "ValueError: bad");
     assert_int_equal(g.lines[1], 10);
     assert_string_equal(g.rec[2], "plain after");
     got_free(&g);
@@ -210,7 +209,8 @@ static void test_docker(void **state)
     assert_string_equal(g.rec[2], "not json");
     assert_false(g.json[2]);
     /* Flushed at the end although it never ended with a newline. */
-    assert_string_equal(g.rec[3], "{\"log\":\"dangling\",\"stream\":\"stderr\"}");
+    assert_string_equal(g.rec[3],
+                        "{\"log\":\"dangling\",\"stream\":\"stderr\"}");
     got_free(&g);
 }
 
@@ -245,8 +245,7 @@ static void test_rules_and_timeout(void **state)
     assert_int_equal(sl_multiline_def_flush_timeout_ms(def), 500);
     assert_int_equal(sl_multiline_feed(m, "2024-01-02 a", 12, 0), SL_OK);
     assert_true(sl_multiline_pending(m));
-    assert_int_equal(sl_multiline_feed(m, "  b", 3, 100 * SL_NS_PER_MS),
-                     SL_OK);
+    assert_int_equal(sl_multiline_feed(m, "  b", 3, 100 * SL_NS_PER_MS), SL_OK);
     assert_int_equal(sl_multiline_deadline_ns(m), 600 * SL_NS_PER_MS);
     assert_int_equal(sl_multiline_expire(m, 599 * SL_NS_PER_MS), SL_OK);
     assert_int_equal(g.n, 0);
@@ -313,7 +312,8 @@ static void test_bounds(void **state)
 static void expect_bad(const struct sl_multiline_rule *rules, size_t n,
                        const char *needle)
 {
-    struct sl_multiline_spec spec = { .name = "bad", .rules = rules,
+    struct sl_multiline_spec spec = { .name = "bad",
+                                      .rules = rules,
                                       .nrules = n };
     struct sl_multiline_def *def = NULL;
     struct sl_err err = { 0 };
@@ -347,20 +347,19 @@ static void test_bad_specs(void **state)
     assert_false(sl_multiline_builtin_exists("nope"));
 }
 
-static const char good_cfg[] =
-    "multiline_parsers:\n"
-    "  - name: dated\n"
-    "    flush_timeout: 250ms\n"
-    "    rules:\n"
-    "      - state: start_state\n"
-    "        regex: '^\\d{4}-'\n"
-    "        next_state: cont\n"
-    "      - state: cont\n"
-    "        regex: '^\\s'\n"
-    "        next_state: cont\n"
-    "pipeline:\n"
-    "  inputs:\n"
-    "    - name: dummy\n";
+static const char good_cfg[] = "multiline_parsers:\n"
+                               "  - name: dated\n"
+                               "    flush_timeout: 250ms\n"
+                               "    rules:\n"
+                               "      - state: start_state\n"
+                               "        regex: '^\\d{4}-'\n"
+                               "        next_state: cont\n"
+                               "      - state: cont\n"
+                               "        regex: '^\\s'\n"
+                               "        next_state: cont\n"
+                               "pipeline:\n"
+                               "  inputs:\n"
+                               "    - name: dummy\n";
 
 static void test_config_lookup(void **state)
 {
@@ -374,8 +373,8 @@ static void test_config_lookup(void **state)
 
     (void)state;
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("t.yaml", good_cfg,
-                                           strlen(good_cfg), &cfg, &errs),
+    assert_int_equal(sl_config_load_string("t.yaml", good_cfg, strlen(good_cfg),
+                                           &cfg, &errs),
                      SL_OK);
     assert_int_equal(sl_multiline_validate(cfg, &errs), SL_OK);
     assert_int_equal(sl_errlist_count(&errs), 0);
@@ -403,23 +402,22 @@ static void test_config_lookup(void **state)
     sl_config_destroy(cfg);
 }
 
-static const char bad_cfg[] =
-    "multiline_parsers:\n"
-    "  - name: a\n"
-    "    rules:\n"
-    "      - state: start_state\n"
-    "        regex: '(oops'\n"
-    "        next_state: cont\n"
-    "  - name: a\n"
-    "    flush_timout: 1s\n"
-    "    rules:\n"
-    "      - state: start_state\n"
-    "        regex: x\n"
-    "        next_state: start_state\n"
-    "  - name: c\n"
-    "pipeline:\n"
-    "  inputs:\n"
-    "    - name: dummy\n";
+static const char bad_cfg[] = "multiline_parsers:\n"
+                              "  - name: a\n"
+                              "    rules:\n"
+                              "      - state: start_state\n"
+                              "        regex: '(oops'\n"
+                              "        next_state: cont\n"
+                              "  - name: a\n"
+                              "    flush_timout: 1s\n"
+                              "    rules:\n"
+                              "      - state: start_state\n"
+                              "        regex: x\n"
+                              "        next_state: start_state\n"
+                              "  - name: c\n"
+                              "pipeline:\n"
+                              "  inputs:\n"
+                              "    - name: dummy\n";
 
 static bool has_error(const struct sl_errlist *errs, unsigned line,
                       const char *needle)
@@ -445,8 +443,8 @@ static void test_config_errors(void **state)
 
     (void)state;
     sl_errlist_init(&errs);
-    assert_int_equal(sl_config_load_string("bad.yaml", bad_cfg,
-                                           strlen(bad_cfg), &cfg, &errs),
+    assert_int_equal(sl_config_load_string("bad.yaml", bad_cfg, strlen(bad_cfg),
+                                           &cfg, &errs),
                      SL_OK);
     assert_int_equal(sl_multiline_validate(cfg, &errs), SL_ECONFIG);
     for (i = 0; i < errs.n; i++) {
@@ -463,13 +461,11 @@ static void test_config_errors(void **state)
 /* Every allocation failing in turn: no crash, no leak. */
 static void test_oom(void **state)
 {
-    static const char *const lines[] = {
-        "Traceback (most recent call last):", "  File \"a\", line 1",
-        "E: x", "other", NULL
-    };
-    static const char *const dlines[] = {
-        "{\"log\":\"a\"}", "{\"log\":\"b\\n\"}", NULL
-    };
+    static const char *const lines[] = { "Traceback (most recent call last):",
+                                         "  File \"a\", line 1", "E: x",
+                                         "other", NULL };
+    static const char *const dlines[] = { "{\"log\":\"a\"}",
+                                          "{\"log\":\"b\\n\"}", NULL };
     uint64_t before = sl_mem_in_use();
     struct sl_multiline_def *def;
     struct sl_multiline *m;

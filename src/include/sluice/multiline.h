@@ -58,17 +58,17 @@ struct sl_multiline_spec {
     size_t max_bytes;         /* 0: SL_MULTILINE_MAX_BYTES */
 };
 
-#define SL_MULTILINE_MAX_LINES         1000
-#define SL_MULTILINE_MAX_BYTES         ((size_t)1 << 20)
-#define SL_MULTILINE_FLUSH_TIMEOUT_MS  2000
+#define SL_MULTILINE_MAX_LINES        1000
+#define SL_MULTILINE_MAX_BYTES        ((size_t)1 << 20)
+#define SL_MULTILINE_FLUSH_TIMEOUT_MS 2000
 
 /* A complete record handed to the emit callback (valid during the call). */
 struct sl_multiline_out {
     const char *p;
     size_t n;
-    bool json;       /* p is a compact JSON object (docker), else text */
-    bool bounded;    /* flushed because it reached max_lines/max_bytes */
-    size_t lines;    /* lines joined into it */
+    bool json;    /* p is a compact JSON object (docker), else text */
+    bool bounded; /* flushed because it reached max_lines/max_bytes */
+    size_t lines; /* lines joined into it */
 };
 
 /* Called for each record; a non-SL_OK return is passed back to the caller
@@ -98,8 +98,7 @@ int64_t sl_multiline_def_flush_timeout_ms(const struct sl_multiline_def *def);
 /* A stream using <def> (borrowed: it must outlive the stream).  NULL on
  * ENOMEM. */
 struct sl_multiline *sl_multiline_create(const struct sl_multiline_def *def,
-                                         sl_multiline_emit_fn emit,
-                                         void *arg);
+                                         sl_multiline_emit_fn emit, void *arg);
 /* Frees the stream; a pending record is dropped (flush it first). */
 void sl_multiline_destroy(struct sl_multiline *m);
 
