@@ -770,20 +770,24 @@ static void tail_set_saved(struct in_tail_ctx *ctx, struct tail_file *f,
  * with memory storage queue them until their records are delivered. */
 static void tail_settle(struct in_tail_ctx *ctx)
 {
+    bool failed;
     uint64_t mark;
     size_t i;
 
     if (ctx->ntouched == 0) {
         return;
     }
-    if (ctx->durable && sl_input_commit(ctx->ins) != SL_OK) {
-        return; /* not durable yet: the files stay touched */
-    }
+    /* A failed commit saves nothing: the offsets stay behind (the next
+     * advance saves them), at worst records are read twice. */
+    failed = ctx->durable && sl_input_commit(ctx->ins) != SL_OK;
     mark = sl_input_mark(ctx->ins);
     for (i = 0; i < ctx->ntouched; i++) {
         struct tail_file *f = ctx->touched[i];
 
         f->touched = false;
+        if (failed) {
+            continue;
+        }
         if (ctx->durable || mark == sl_input_delivered(ctx->ins)) {
             tail_set_saved(ctx, f, f->safe);
         } else {
