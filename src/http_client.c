@@ -1039,6 +1039,11 @@ static bool http_flush_start_one(struct sl_http_flush *f)
     }
     req->first = first;
     req->last = last;
+    if (rc == SL_OK && first < last && f->ops->skip_empty &&
+        req->body.len == 0) {
+        sl_http_request_put(req);
+        return true;
+    }
     if (rc == SL_OK && first < last) {
         rc = sl_http_request_send(req, http_flush_done_cb, f);
         if (rc == SL_OK) {

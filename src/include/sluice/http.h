@@ -256,6 +256,9 @@ struct sl_http_ops {
      * once, later, on the worker thread; records may still be marked
      * with sl_http_flush_fail meanwhile. */
     bool (*hold)(struct sl_http_flush *f, void *arg);
+    /* A request whose body stays empty (record wrote nothing) is not sent;
+     * its records keep their marks, unmarked ones count as delivered. */
+    bool skip_empty;
 };
 
 /* Delivers <b> through <c>.  Returns the flush result to hand back to the
