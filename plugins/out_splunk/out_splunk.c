@@ -149,13 +149,12 @@ static const struct sl_option out_splunk_options[] = {
 /* Appends the event time as epoch seconds with milliseconds. */
 static int splunk_put_time(struct sl_buf *out, int64_t ns)
 {
-    int64_t s = ns / SL_NS_PER_S, ms = (ns % SL_NS_PER_S) / 1000000;
+    bool neg = ns < 0;
+    uint64_t a = neg ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
 
-    if (ms < 0) {
-        ms += 1000;
-        s--;
-    }
-    return sl_buf_printf(out, "\"time\":%" PRId64 ".%03" PRId64, s, ms);
+    return sl_buf_printf(out, "\"time\":%s%" PRIu64 ".%03" PRIu64,
+                         neg ? "-" : "", a / SL_NS_PER_S,
+                         (a % SL_NS_PER_S) / 1000000);
 }
 
 /* Appends ,"<key>":"<rendered>" unless the rendering is empty. */
