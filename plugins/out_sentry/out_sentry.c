@@ -434,7 +434,7 @@ static int sentry_parse_go(struct sl_arena *a, struct sl_str t,
     struct sentry_exc *e = sentry_exc_new(a, tr);
     struct sentry_frame *f = NULL;
     struct sl_str line;
-    size_t pos = 0, cap = 0;
+    size_t pos = 0, cap = 0, i, n;
     bool in_stack = false;
 
     if (e == NULL) {
@@ -484,6 +484,12 @@ static int sentry_parse_go(struct sl_arena *a, struct sl_str t,
             }
         }
     }
+    for (i = 0, n = 0; i < e->nframes; i++) { /* only "func\n\tfile:line" */
+        if (e->frames[i].filename.len > 0) {
+            e->frames[n++] = e->frames[i];
+        }
+    }
+    e->nframes = n;
     sentry_reverse(e->frames, e->nframes);
     if (e->type.len == 0) {
         e->type = sl_str_cstr("panic");
