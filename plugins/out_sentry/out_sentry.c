@@ -95,10 +95,11 @@ static const char *const sentry_levels[] = { "debug", "info", "warning",
 static const struct sl_option out_sentry_options[] = {
     SL_HTTP_OPTIONS(struct out_sentry_conf, http, "443", "1M"),
     { .name = "dsn", .type = SL_OPT_STR, .flags = SL_OPT_SECRET,
-      .def = "", SL_OPT_FIELD(struct out_sentry_conf, dsn),
+      SL_OPT_FIELD(struct out_sentry_conf, dsn),
       .desc = "Project DSN, scheme://public_key[:secret]@host[:port]"
               "[/prefix]/project_id; it replaces host, port, url and tls. "
-              "Empty: nothing is sent (records count as skipped)." },
+              "Unset or empty: nothing is sent (records count as "
+              "skipped)." },
     { .name = "level_key", .type = SL_OPT_STR, .def = "level",
       SL_OPT_FIELD(struct out_sentry_conf, level_key),
       .desc = "Key of the record's level: a name (fatal, critical, error, "
