@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 
 from conftest import wait_for, yq
+from test_out_splunk import certs, mkcerts  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("influxd") is None,
                                 reason="influxd (Debian influxdb) not installed")
@@ -36,7 +37,7 @@ def free_port():
 
 
 class Influxd:
-    def __init__(self, tmp_path, auth=False):
+    def __init__(self, tmp_path, auth=False, tls=None):
         self.dir = tmp_path / "influx"
         self.dir.mkdir()
         self.port = free_port()
@@ -57,6 +58,9 @@ bind-address = "127.0.0.1:{free_port()}"
   enabled = true
   bind-address = "127.0.0.1:{self.port}"
   auth-enabled = {"true" if auth else "false"}
+  https-enabled = {"true" if tls else "false"}
+  https-certificate = "{tls / 'server.pem' if tls else ''}"
+  https-private-key = "{tls / 'server.key' if tls else ''}"
   log-enabled = false
   pprof-enabled = false
 [logging]
@@ -66,6 +70,11 @@ bind-address = "127.0.0.1:{free_port()}"
   enabled = false
 """)
         self.log = open(self.dir / "influxd.log", "wb")
+        self.ctx = None
+        if tls:
+            import ssl
+            self.ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        self.scheme = "https" if tls else "http"
         self.proc = subprocess.Popen(["influxd", "run", "-config", str(conf)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -74,7 +83,8 @@ bind-address = "127.0.0.1:{free_port()}"
                 raise AssertionError("influxd exited: " +
                                      (self.dir / "influxd.log").read_text())
             try:
-                with urllib.request.urlopen(f"{self.base}/ping", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.base}/ping", timeout=1,
+                                            context=self.ctx) as r:
                     return r.status == 204
             except OSError:
                 return False
@@ -86,7 +96,7 @@ bind-address = "127.0.0.1:{free_port()}"
 
     @property
     def base(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def query(self, q, db=None, post=False):
         params = {"q": q, "epoch": "ns"}
@@ -101,7 +111,7 @@ bind-address = "127.0.0.1:{free_port()}"
         else:
             req = urllib.request.Request(f"{self.base}/query?{data.decode()}"
                                          + auth.replace("?", "&"))
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5, context=self.ctx) as r:
             return json.loads(r.read())
 
     def points(self, q, db="logs"):
@@ -276,3 +286,21 @@ def test_conflict_inside_one_batch_is_isolated_by_halves(
     pts = influxd.points("SELECT * FROM events")
     assert [p["time"] for p in pts] == [T0, T0 + 1, T0 + 3]
     assert json.loads(dlq_text(tmp_path))["record"]["v"] == "text"
+
+
+def test_tls_with_test_ca_and_wrong_ca(sluice_factory, tmp_path, certs):
+    ix = Influxd(tmp_path, tls=certs)
+    try:
+        ix.query("CREATE DATABASE logs", post=True)
+        (tmp_path / "ok").mkdir()
+        (tmp_path / "bad").mkdir()
+        bad = sluice_factory(pipeline(tmp_path / "bad", ix.port, f"""      tls: on
+      tls.ca_file: {yq(certs / 'other.pem')}"""), name="bad").start()
+        bad.wait_log("SSL certificate problem: unable to get local issuer", timeout=15)
+        assert ix.points("SELECT * FROM events") == []
+        bad.stop()
+        sluice_factory(pipeline(tmp_path / "ok", ix.port, f"""      tls: on
+      tls.ca_file: {yq(certs / 'ca.pem')}"""), name="ok").start()
+        wait_for(lambda: len(ix.points("SELECT * FROM events")) == 2, 15, "points over TLS")
+    finally:
+        ix.stop()

@@ -152,5 +152,11 @@ def test_wrong_key_is_kept_and_tls(sluice_factory, tmp_path, certs):
                                 recs=RECORDS[1:2]), name="ok").start()
         sink.wait_events(1)
         assert KEY not in bad.log_text()
+        (tmp_path / "ca").mkdir()
+        wrong = sluice_factory(pipeline(tmp_path / "ca", sink.dsn(scheme="https"),
+                                        f"      tls.ca_file: {yq(certs / 'other.pem')}",
+                                        recs=RECORDS[1:2]), name="ca").start()
+        wrong.wait_log("SSL certificate problem: unable to get local issuer")
+        assert len(sink.events) == 1
     finally:
         sink.stop()

@@ -235,8 +235,7 @@ def test_tls_with_test_ca_and_wrong_ca(sluice_factory, tmp_path, certs):
         sink.wait_events(3)
         s = sluice_factory(pipeline(tmp_path / "bad", sink.port, f"""      tls: on
       tls.ca_file: {yq(certs / 'other.pem')}"""), name="bad").start()
-        line = s.wait_log("certificate", timeout=15)
-        assert "verif" in line.lower() or "certificate" in line.lower()
+        s.wait_log("SSL certificate problem: unable to get local issuer", timeout=15)
         assert len(sink.events) == 3
     finally:
         sink.stop()
