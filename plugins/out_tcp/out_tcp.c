@@ -94,7 +94,14 @@ struct out_tcp_worker {
     enum sl_flush_result early_result;
     struct sl_buf out;
     struct sl_buf tagm;
+    struct sl_batch_iter it; /* next record of the pending batch to format */
+    bool more;               /* records left to format */
 };
+
+/* The batch is formatted and handed to libevent in slices of about this
+ * size, the next one when the previous one reached the kernel: the memory
+ * an output holds beyond its chunk stays bounded whatever chunk_size is. */
+#define TCP_SLICE (256u * 1024u)
 
 static const char *const tcp_formats[] = { "json_lines", NULL };
 static const char *const tcp_time_formats[] = { "rfc3339", "epoch", "epoch_ms",
@@ -290,25 +297,28 @@ static int tcp_env_line(const struct tcp_env *e, const struct sl_buf *tagm,
 }
 
 /* Builds every line of <b> into <out>, in one buffer sized once. */
-static int tcp_env_batch(const struct tcp_env *e, struct sl_batch *b,
-                         struct sl_buf *tagm, struct sl_buf *out)
+/* Formats records of <b> from <it> into <out> until it holds TCP_SLICE
+ * bytes or the batch ends; *<more> says whether records are left. */
+static int tcp_env_slice(const struct tcp_env *e, struct sl_batch *b,
+                         struct sl_batch_iter *it, const struct sl_buf *tagm,
+                         struct sl_buf *out, bool *more)
 {
-    struct sl_batch_iter it;
     struct sl_event ev;
-    size_t extra = 1;
-    int rc;
+    int rc = SL_OK;
 
     sl_buf_reset(out);
-    rc = tcp_env_tag(e, sl_batch_tag(b), tagm);
-    if (tcp_env_on(e)) {
-        extra += e->time_prefix.len + tagm->len + 40;
-    }
-    if (rc == SL_OK) {
-        rc = sl_buf_reserve(out, sl_batch_bytes(b) + sl_batch_count(b) * extra);
-    }
-    sl_batch_iter_init(b, &it);
-    while (rc == SL_OK && sl_batch_next(b, &it, &ev)) {
+    *more = false;
+    while (rc == SL_OK && out->len < TCP_SLICE) {
+        if (!sl_batch_next(b, it, &ev)) {
+            return rc;
+        }
         rc = tcp_env_line(e, tagm, &ev, out);
+    }
+    /* Stopped on size: peek whether anything is left. */
+    if (rc == SL_OK) {
+        struct sl_batch_iter peek = *it;
+
+        *more = sl_batch_next(b, &peek, &ev);
     }
     return rc;
 }
@@ -407,12 +417,70 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
     tcp_complete(wk, SL_FLUSH_RETRY);
 }
 
+static void tcp_buf_free(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    sl_free((void *)data);
+}
+
+/* Gives the formatted slice to the bufferevent without copying it: the
+ * evbuffer frees it once the kernel took the bytes (or the connection is
+ * dropped).  DESIGN 10: one copy of each record into the slice, none
+ * more. */
+static int tcp_hand_over(struct out_tcp_worker *wk)
+{
+    size_t len = wk->out.len;
+    char *data;
+
+    if (len == 0) {
+        return SL_OK;
+    }
+    data = sl_buf_take(&wk->out);
+    if (data == NULL) {
+        return SL_ENOMEM;
+    }
+    if (evbuffer_add_reference(bufferevent_get_output(wk->bev), data, len,
+                               tcp_buf_free, NULL) != 0) {
+        sl_free(data);
+        return SL_ENOMEM;
+    }
+    return SL_OK;
+}
+
+/* Formats and hands over the next slice of the pending batch. */
+static int tcp_fill(struct out_tcp_worker *wk)
+{
+    int rc;
+
+    sl_buf_reserve(&wk->out, TCP_SLICE + 4096);
+    rc = tcp_env_slice(&wk->t->env, wk->pending, &wk->it, &wk->tagm, &wk->out,
+                       &wk->more);
+    if (rc == SL_OK) {
+        rc = tcp_hand_over(wk);
+    }
+    return rc;
+}
+
 static void tcp_write_cb(struct bufferevent *bev, void *arg)
 {
     struct out_tcp_worker *wk = arg;
+    int rc;
 
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0 ||
+        wk->pending == NULL) {
+        return;
+    }
+    if (!wk->more) {
         tcp_complete(wk, SL_FLUSH_OK);
+        return;
+    }
+    rc = tcp_fill(wk);
+    if (rc != SL_OK) {
+        sl_batch_set_error(wk->pending, "cannot format the batch: %s",
+                           sl_strerror(rc));
+        tcp_close(wk);
+        tcp_complete(wk, SL_FLUSH_RETRY);
     }
 }
 
@@ -497,56 +565,20 @@ static int tcp_connect(struct out_tcp_worker *wk)
     return SL_OK;
 }
 
-static void tcp_buf_free(const void *data, size_t len, void *arg)
-{
-    (void)len;
-    (void)arg;
-    sl_free((void *)data);
-}
-
-/* Gives the formatted batch to the bufferevent without copying it: the
- * evbuffer frees it once the kernel took the bytes (or the connection is
- * dropped).  DESIGN 10: one copy of each record into the batch, none
- * more. */
-static int tcp_hand_over(struct out_tcp_worker *wk)
-{
-    size_t len = wk->out.len;
-    char *data;
-
-    if (len == 0) {
-        return SL_OK;
-    }
-    data = sl_buf_take(&wk->out);
-    if (data == NULL) {
-        return SL_ENOMEM;
-    }
-    if (evbuffer_add_reference(bufferevent_get_output(wk->bev), data, len,
-                               tcp_buf_free, NULL) != 0) {
-        sl_free(data);
-        return SL_ENOMEM;
-    }
-    return SL_OK;
-}
-
 static enum sl_flush_result out_tcp_flush(struct sl_batch *b,
                                           struct sl_worker *w)
 {
     struct out_tcp_worker *wk = sl_worker_ctx(w);
     int rc;
 
-    /* One allocation of the right size instead of doubling up to it. */
-    sl_buf_reset(&wk->out);
-    sl_buf_reserve(&wk->out, sl_batch_bytes(b) + sl_batch_count(b) + 64);
-    rc = tcp_env_batch(&wk->t->env, b, &wk->tagm, &wk->out);
-
-    if (rc != SL_OK) {
-        sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
-        return SL_FLUSH_RETRY;
-    }
     /* One batch in flight per worker: a second one would be completed by
      * the first one's callbacks. */
     if (wk->pending != NULL) {
         sl_batch_set_error(b, "a batch is already in flight");
+        return SL_FLUSH_RETRY;
+    }
+    if (tcp_env_tag(&wk->t->env, sl_batch_tag(b), &wk->tagm) != SL_OK) {
+        sl_batch_set_error(b, "out of memory");
         return SL_FLUSH_RETRY;
     }
     if (wk->bev == NULL && tcp_connect(wk) != SL_OK) {
@@ -554,15 +586,19 @@ static enum sl_flush_result out_tcp_flush(struct sl_batch *b,
                            wk->t->conf->host, wk->t->conf->port);
         return SL_FLUSH_RETRY;
     }
-    if (tcp_hand_over(wk) != SL_OK) {
-        sl_batch_set_error(b, "out of memory");
-        return SL_FLUSH_RETRY;
-    }
     /* Callbacks are deferred to the loop, but if one ran already, return
      * its result instead of PENDING. */
     wk->early_done = false;
     wk->in_flush = true;
     wk->pending = b;
+    sl_batch_iter_init(b, &wk->it);
+    rc = tcp_fill(wk);
+    if (rc != SL_OK) {
+        wk->pending = NULL;
+        wk->in_flush = false;
+        sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
+        return SL_FLUSH_RETRY;
+    }
     if (sl_batch_count(b) == 0) {
         tcp_complete(wk, SL_FLUSH_OK);
     }
