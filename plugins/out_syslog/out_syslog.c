@@ -1072,6 +1072,7 @@ static int syslog_connect(struct out_syslog_worker *wk)
     bufferevent_setcb(wk->bev, syslog_read_cb, syslog_write_cb,
                       syslog_event_cb, wk);
     bufferevent_setwatermark(wk->bev, EV_WRITE, 0, 0);
+    bufferevent_set_max_single_write(wk->bev, 256 * 1024);
     bufferevent_set_timeouts(wk->bev, NULL, &ct);
     bufferevent_enable(wk->bev, EV_READ | EV_WRITE);
     if (wk->dns == NULL) {

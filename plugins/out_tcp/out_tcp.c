@@ -542,6 +542,9 @@ static int tcp_connect(struct out_tcp_worker *wk)
     }
     bufferevent_setcb(wk->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, wk);
     bufferevent_setwatermark(wk->bev, EV_WRITE, 0, 0);
+    /* libevent writes at most 16 KiB per callback by default: one
+     * writev per slice instead of sixteen. */
+    bufferevent_set_max_single_write(wk->bev, TCP_SLICE);
     bufferevent_set_timeouts(wk->bev, NULL, &ct);
     bufferevent_enable(wk->bev, EV_READ | EV_WRITE);
     if (t->addrlen > 0) {
