@@ -24,6 +24,22 @@
 #define TIME_MAX_S INT64_C(9223372035)
 #define TIME_MIN_S INT64_C(-9223372035)
 
+int64_t sl_time_civil_s(int year, int mon, int mday, int hour, int min,
+                        int sec)
+{
+    /* Days from the civil date (proleptic Gregorian), in the 400-year era
+     * form that needs no tables and no branches on leap years. */
+    int64_t y = (int64_t)year - (mon <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t mp = (mon + 9) % 12;
+    int64_t doy = (153 * mp + 2) / 5;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468 + (mday - 1);
+
+    return days * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
+}
+
 int64_t sl_time_now_ns(void)
 {
     struct timespec ts;
@@ -405,7 +421,6 @@ static void tp_init(struct tp *t, struct sl_str text)
 /* Turns what was read into ns. */
 static int tp_finish(const struct tp *t, int64_t *ns)
 {
-    struct tm tm;
     int64_t s;
     int hour = t->hour;
 
@@ -416,14 +431,10 @@ static int tp_finish(const struct tp *t, int64_t *ns)
     if (t->pm >= 0) {
         hour = hour % 12 + (t->pm ? 12 : 0);
     }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->yday > 0 ? 0 : t->mon - 1;
-    tm.tm_mday = t->yday > 0 ? t->yday : t->mday;
-    tm.tm_hour = hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    s = (int64_t)timegm(&tm) - t->off_s;
+    s = sl_time_civil_s(t->year, t->yday > 0 ? 1 : t->mon,
+                        t->yday > 0 ? t->yday : t->mday, hour, t->min,
+                        t->sec) -
+        t->off_s;
     if (s < TIME_MIN_S || s > TIME_MAX_S) {
         return SL_EPARSE;
     }

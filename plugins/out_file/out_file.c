@@ -583,10 +583,14 @@ static int file_flush_records(const struct out_file *o,
     int64_t sec = INT64_MIN;
     char next[PATH_MAX];
     int rc = SL_OK;
+    bool constant;
 
+    /* A path without strftime conversions is the same for every record:
+     * resolve it once per batch, not once per distinct second. */
+    constant = strchr(wk->fmt.data != NULL ? wk->fmt.data : "", '%') == NULL;
     sl_batch_iter_init(b, &it);
     while (rc == SL_OK && sl_batch_next(b, &it, &ev)) {
-        if (ev.ts_ns / SL_NS_PER_S != sec) {
+        if (ev.ts_ns / SL_NS_PER_S != sec && (!constant || sec == INT64_MIN)) {
             sec = ev.ts_ns / SL_NS_PER_S;
             if (file_path_resolve(wk, ev.ts_ns, next) != SL_OK) {
                 sl_batch_set_error(b, "path template gives no usable path");

@@ -366,12 +366,7 @@ static int syslog_month(const char *p, const char *end)
 /* Seconds since the epoch for a UTC date (no leap seconds). */
 static int64_t syslog_epoch(int year, int mon, int day, int secs)
 {
-    struct tm tm = { 0 };
-
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon;
-    tm.tm_mday = day;
-    return (int64_t)timegm(&tm) + secs;
+    return sl_time_civil_s(year, mon + 1, day, 0, 0, secs);
 }
 
 /* The year that puts month/day closest to now (Dec/Jan wrap). */

@@ -10,6 +10,7 @@
 
 #include <locale.h>
 #include <string.h>
+#include <time.h>
 
 #include "sluice/timeutil.h"
 #include "sluice/banned.h"
@@ -189,9 +190,38 @@ static void test_errors(void **state)
     assert_int_equal(ns, T0 * SL_NS_PER_S);
 }
 
+/* sl_time_civil_s replaces timegm on the hot path: same answers over the
+ * whole int64-ns range, including days and hours past their range. */
+static void test_civil_matches_timegm(void **state)
+{
+    int y, m, d;
+
+    (void)state;
+    for (y = 1678; y <= 2261; y += 3) {
+        for (m = 1; m <= 12; m++) {
+            for (d = 1; d <= 33; d += 4) {
+                struct tm tm = { 0 };
+
+                tm.tm_year = y - 1900;
+                tm.tm_mon = m - 1;
+                tm.tm_mday = d;
+                tm.tm_hour = 23;
+                tm.tm_min = 59;
+                tm.tm_sec = 58;
+                assert_int_equal(sl_time_civil_s(y, m, d, 23, 59, 58),
+                                 (int64_t)timegm(&tm));
+            }
+        }
+    }
+    assert_int_equal(sl_time_civil_s(1970, 1, 1, 0, 0, 0), 0);
+    assert_int_equal(sl_time_civil_s(2026, 1, 326, 6, 51, 0),
+                     sl_time_civil_s(2026, 11, 22, 6, 51, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_civil_matches_timegm),
         cmocka_unit_test(test_format_rfc3339),
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_rfc3339_auto),

@@ -19,6 +19,13 @@
 int64_t sl_time_now_ns(void);
 int64_t sl_time_mono_ns(void);
 
+/* Seconds since the epoch of a UTC calendar time, without timegm(3)'s
+ * cost (it normalises through the time-zone code): <mon> 1-12; <mday>,
+ * <hour>, <min> and <sec> may run past their usual ranges (they are added
+ * linearly, so mday 32 of January is February 1st). */
+int64_t sl_time_civil_s(int year, int mon, int mday, int hour, int min,
+                        int sec);
+
 /* Writes <ns> as RFC 3339 UTC ("2026-11-21T06:51:00.123456789Z") with
  * <frac_digits> (0, 3, 6 or 9) fraction digits into <out>; returns the
  * length written (excluding NUL) or 0 when <outlen> is too small. */
