@@ -3,8 +3,8 @@ graceful stop that keeps data on disk, checked with `sluice storage
 inspect|fsck|export`.
 
 Proof 2 (the same crash storm with an HTTP input whose client counts the 2xx
-answers: every acknowledged record reaches the sink) is not here yet: the
-HTTP input does not exist.  Add it when the inputs issue lands.
+answers: every acknowledged record reaches the sink) is in
+test_storage_http.py.
 """
 
 import json
