@@ -794,11 +794,31 @@ static size_t json_escape_byte(unsigned char c, bool invalid, char *s)
     return 2;
 }
 
+/* True when none of the 8 bytes at <s> needs escaping or a UTF-8 check:
+ * no control byte, no byte >= 0x80, no '"' and no '\\' (the "has less"
+ * and "has zero byte" word tricks; a false "no" only costs the byte loop). */
+static bool json_plain8(const unsigned char *s)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t high = UINT64_C(0x8080808080808080);
+    uint64_t x, q, b;
+
+    memcpy(&x, s, sizeof(x));
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    return ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
+             ((b - ones) & ~b)) &
+            high) == 0;
+}
+
 /* Length of the run at <s> that needs no escaping. */
 static size_t json_safe_run(const unsigned char *s, size_t n)
 {
     size_t i = 0, k;
 
+    while (i + 8 <= n && json_plain8(s + i)) {
+        i += 8;
+    }
     while (i < n) {
         if (s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') {
             i++;
@@ -823,7 +843,12 @@ int sl_json_write_string(struct sl_buf *out, const char *p, size_t n)
     char esc[6];
     int rc;
 
-    rc = sl_buf_putc(out, '"');
+    /* Room for the common case, a string with nothing to escape, at once:
+     * then every append below is a copy without a reallocation. */
+    rc = sl_buf_reserve(out, n + 2);
+    if (rc == SL_OK) {
+        rc = sl_buf_putc(out, '"');
+    }
     while (rc == SL_OK && i < n) {
         run = json_safe_run(s + i, n - i);
         if (run > 0) {
