@@ -41,6 +41,7 @@
 #define SYSLOG_SDNAME_MAX  32
 #define SYSLOG_TAG_MAX     48
 #define SYSLOG_NELEM(a)    (sizeof(a) / sizeof((a)[0]))
+#define SYSLOG_OUT_SLACK   256 /* keys and punctuation of a record */
 
 enum parser_syslog_mode {
     SYSLOG_MODE_AUTO,
@@ -76,7 +77,6 @@ struct syslog_msg {
 struct syslog_w {
     struct sl_buf *b;
     int rc;
-    bool first;
 };
 
 static const char *const syslog_facilities[] = {
@@ -211,12 +211,78 @@ static bool syslog_looks_rfc3339(const char *p, const char *end)
            syslog_digits(p + 8, end, 2, &v) && p[10] == 'T';
 }
 
+/* Two digits at <p> within [0, <hi>] into <out>. */
+static bool syslog_2digits(const char *p, int hi, int *out)
+{
+    if (!syslog_is_digit(p[0]) || !syslog_is_digit(p[1])) {
+        return false;
+    }
+    *out = (p[0] - '0') * 10 + (p[1] - '0');
+    return *out <= hi;
+}
+
+/* The fraction and zone after "YYYY-MM-DDThh:mm:ss" at <p>: ".f{1,9}"
+ * then "Z" or "+hh:mm".  Adds the fraction to *<ns> and returns the
+ * offset in seconds through *<off_s>. */
+static bool syslog_rfc3339_tail(const char *p, const char *end, int64_t *ns,
+                                int *off_s)
+{
+    int64_t scale = SL_NS_PER_S;
+    int hh, mm;
+
+    if (p < end && *p == '.') {
+        for (p++; p < end && syslog_is_digit(*p) && scale > 1; p++) {
+            scale /= 10;
+            *ns += (*p - '0') * scale;
+        }
+        if (scale == SL_NS_PER_S || (p < end && syslog_is_digit(*p))) {
+            return false;
+        }
+    }
+    if (end - p == 1 && (*p == 'Z' || *p == 'z')) {
+        *off_s = 0;
+        return true;
+    }
+    if (end - p != 6 || (*p != '+' && *p != '-') || p[3] != ':' ||
+        !syslog_2digits(p + 1, 23, &hh) || !syslog_2digits(p + 4, 59, &mm)) {
+        return false;
+    }
+    *off_s = (*p == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    return true;
+}
+
+/* The RFC 5424 form of an RFC 3339 time, "YYYY-MM-DDThh:mm:ss[.f]Z" or
+ * with "+hh:mm", read without the generic format engine.  False for any
+ * other form (sl_time_parse then decides); when true, the result is what
+ * sl_time_parse gives. */
+static bool syslog_rfc3339_fast(struct sl_str t, int64_t *ns)
+{
+    const char *p = t.ptr;
+    int year, mon, day, h, mi, se, off_s;
+    int64_t frac = 0;
+
+    if (t.len < 20 || p[13] != ':' || p[16] != ':' ||
+        !syslog_digits(p, p + 4, 4, &year) || !syslog_2digits(p + 5, 12, &mon) ||
+        !syslog_2digits(p + 8, 31, &day) || !syslog_2digits(p + 11, 24, &h) ||
+        !syslog_2digits(p + 14, 59, &mi) || !syslog_2digits(p + 17, 60, &se) ||
+        mon < 1 || day < 1 ||
+        !syslog_rfc3339_tail(p + 19, p + t.len, &frac, &off_s)) {
+        return false;
+    }
+    *ns = (sl_time_civil_s(year, mon, day, h, mi, se) - off_s) * SL_NS_PER_S +
+          frac;
+    return true;
+}
+
 /* An RFC 3339 time token (or "-" in RFC 5424).  A time without an offset
  * is taken as UTC. */
 static bool syslog_rfc3339(struct sl_str t, int64_t *ns)
 {
     if (!syslog_looks_rfc3339(t.ptr, t.ptr + t.len)) {
         return false;
+    }
+    if (syslog_rfc3339_fast(t, ns)) {
+        return true;
     }
     return sl_time_parse(t, NULL, ns) == SL_OK;
 }
@@ -586,32 +652,29 @@ static int syslog_3164(const char *p, const char *end, bool has_pri,
 
 /* ---- output ---- */
 
-static void syslog_w_key(struct syslog_w *w, const char *key)
+/* Makes room for <n> more bytes: a compare when the buffer (reserved once
+ * per message in syslog_write) is already large enough. */
+static bool syslog_w_room(struct syslog_w *w, size_t n)
 {
-    if (w->rc != SL_OK) {
-        return;
+    if (w->rc == SL_OK && w->b->cap - w->b->len <= n) {
+        w->rc = sl_buf_reserve(w->b, n);
     }
-    if (!w->first) {
-        w->rc = sl_buf_putc(w->b, ',');
-    }
-    w->first = false;
-    if (w->rc == SL_OK) {
-        w->rc = sl_buf_putc(w->b, '"');
-    }
-    if (w->rc == SL_OK) {
-        w->rc = sl_buf_append_str(w->b, key);
-    }
-    if (w->rc == SL_OK) {
-        w->rc = sl_buf_append(w->b, "\":", 2);
+    return w->rc == SL_OK;
+}
+
+/* Appends <n> bytes.  The buffer is NUL-terminated at the end of
+ * syslog_write, not after each piece. */
+static void syslog_w_raw(struct syslog_w *w, const char *s, size_t n)
+{
+    if (syslog_w_room(w, n)) {
+        memcpy(w->b->data + w->b->len, s, n);
+        w->b->len += n;
     }
 }
 
-static void syslog_w_raw(struct syslog_w *w, const char *s, size_t n)
-{
-    if (w->rc == SL_OK) {
-        w->rc = sl_buf_append(w->b, s, n);
-    }
-}
+/* A key with its punctuation, e.g. ",\"appname\":" (pri is always first,
+ * so every other key starts with the comma). */
+#define SYSLOG_KEY(w, lit) syslog_w_raw((w), (lit), sizeof(lit) - 1)
 
 static void syslog_w_str(struct syslog_w *w, struct sl_str s)
 {
@@ -620,14 +683,20 @@ static void syslog_w_str(struct syslog_w *w, struct sl_str s)
     }
 }
 
-/* A string field, unless it is absent. */
-static void syslog_w_field(struct syslog_w *w, const char *key, struct sl_str s)
+/* The PRI as decimal digits (0-191). */
+static void syslog_w_pri(struct syslog_w *w, int pri)
 {
-    if (s.ptr == NULL || s.len == 0) {
-        return;
+    char num[3];
+    size_t n = 0;
+
+    if (pri >= 100) {
+        num[n++] = (char)('0' + pri / 100);
     }
-    syslog_w_key(w, key);
-    syslog_w_str(w, s);
+    if (pri >= 10) {
+        num[n++] = (char)('0' + pri / 10 % 10);
+    }
+    num[n++] = (char)('0' + pri % 10);
+    syslog_w_raw(w, num, n);
 }
 
 /* Unescapes \" \\ \] of a PARAM-VALUE into ctx->val; keeps other
@@ -693,8 +762,7 @@ static void syslog_w_sd(struct parser_syslog_ctx *ctx, struct syslog_w *w,
     if (sd.ptr == NULL) {
         return;
     }
-    syslog_w_key(w, "sd");
-    syslog_w_raw(w, "{", 1);
+    SYSLOG_KEY(w, ",\"sd\":{");
     while (p < end && w->rc == SL_OK) {
         if (p != sd.ptr) {
             syslog_w_raw(w, ",", 1);
@@ -704,26 +772,48 @@ static void syslog_w_sd(struct parser_syslog_ctx *ctx, struct syslog_w *w,
     syslog_w_raw(w, "}", 1);
 }
 
-static int syslog_write(struct parser_syslog_ctx *ctx,
-                        const struct syslog_msg *m, struct sl_buf *out)
+/* A string member, unless the value is absent. */
+static void syslog_w_field(struct syslog_w *w, const char *key, size_t klen,
+                           struct sl_str s)
 {
-    struct syslog_w w = { .b = out, .rc = SL_OK, .first = true };
-    char num[8];
-    int n;
+    if (s.ptr == NULL || s.len == 0) {
+        return;
+    }
+    syslog_w_raw(w, key, klen);
+    syslog_w_str(w, s);
+}
 
-    syslog_w_raw(&w, "{", 1);
-    n = snprintf(num, sizeof(num), "%d", m->pri);
-    syslog_w_key(&w, "pri");
-    syslog_w_raw(&w, num, (size_t)n);
-    syslog_w_field(&w, "facility", sl_str_cstr(syslog_facilities[m->pri >> 3]));
-    syslog_w_field(&w, "severity", sl_str_cstr(syslog_severities[m->pri & 7]));
-    syslog_w_field(&w, "hostname", m->hostname);
-    syslog_w_field(&w, "appname", m->appname);
-    syslog_w_field(&w, "procid", m->procid);
-    syslog_w_field(&w, "msgid", m->msgid);
+#define SYSLOG_FIELD(w, lit, s) syslog_w_field((w), (lit), sizeof(lit) - 1, (s))
+
+/* Writes the record for <m>, parsed from <n> bytes, into <out>. */
+static int syslog_write(struct parser_syslog_ctx *ctx,
+                        const struct syslog_msg *m, size_t n,
+                        struct sl_buf *out)
+{
+    struct syslog_w w = { .b = out, .rc = SL_OK };
+
+    /* One reservation covers a message with nothing to escape: the fields
+     * are parts of the n bytes, plus keys and punctuation. */
+    syslog_w_room(&w, n + SYSLOG_OUT_SLACK);
+    SYSLOG_KEY(&w, "{\"pri\":");
+    syslog_w_pri(&w, m->pri);
+    SYSLOG_KEY(&w, ",\"facility\":\"");
+    syslog_w_raw(&w, syslog_facilities[m->pri >> 3],
+                 strlen(syslog_facilities[m->pri >> 3]));
+    SYSLOG_KEY(&w, "\",\"severity\":\"");
+    syslog_w_raw(&w, syslog_severities[m->pri & 7],
+                 strlen(syslog_severities[m->pri & 7]));
+    syslog_w_raw(&w, "\"", 1);
+    SYSLOG_FIELD(&w, ",\"hostname\":", m->hostname);
+    SYSLOG_FIELD(&w, ",\"appname\":", m->appname);
+    SYSLOG_FIELD(&w, ",\"procid\":", m->procid);
+    SYSLOG_FIELD(&w, ",\"msgid\":", m->msgid);
     syslog_w_sd(ctx, &w, m->sd);
-    syslog_w_field(&w, "message", m->msg);
+    SYSLOG_FIELD(&w, ",\"message\":", m->msg);
     syslog_w_raw(&w, "}", 1);
+    if (w.rc == SL_OK) {
+        out->data[out->len] = '\0';
+    }
     return w.rc;
 }
 
@@ -776,7 +866,7 @@ static int parser_syslog_parse(struct sl_instance *ins, const char *p, size_t n,
     if (rc != SL_OK) {
         return rc;
     }
-    rc = syslog_write(ctx, &m, res->scratch);
+    rc = syslog_write(ctx, &m, n, res->scratch);
     if (rc != SL_OK) {
         return rc == SL_ENOMEM ? SL_ENOMEM : SL_EPARSE;
     }

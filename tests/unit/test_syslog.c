@@ -294,6 +294,46 @@ static void test_5424_details(void **state)
     sl_instance_destroy(ins);
 }
 
+/* The RFC 5424 times read without the format engine give exactly what
+ * sl_time_parse gives, and the forms left to it still parse. */
+static void test_5424_times(void **state)
+{
+    static const char *const times[] = {
+        "2026-11-21T06:51:07Z",
+        "2026-11-21T06:51:07.1Z",
+        "2026-11-21T06:51:07.003Z",
+        "2026-11-21T06:51:07.123456789Z",
+        "2026-11-21T06:51:07.1234567891Z",
+        "2026-11-21T06:51:07z",
+        "2026-11-21T06:51:07+02:00",
+        "2026-11-21T06:51:07.5-07:30",
+        "2026-11-21T06:51:07+0200",
+        "2026-02-31T24:00:60Z",
+        "1969-12-31T23:59:59.999Z",
+        "2026-11-21T06:51:07",
+        "2026-11-21T6:51:07Z",
+    };
+    struct sl_instance *ins = make(NULL);
+    char line[128];
+    int64_t ts, want;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        assert_int_equal(sl_time_parse(sl_str_cstr(times[i]), NULL, &want),
+                         SL_OK);
+        snprintf(line, sizeof(line), "<13>1 %s - - - - - m", times[i]);
+        assert_non_null(parse(ins, line, &ts));
+        assert_true(ts == want);
+    }
+    assert_true(want == NS(DAY0_S + 6 * 3600 + 51 * 60 + 7));
+    /* Not a time: the message falls back to the BSD reader. */
+    assert_null(strstr(parse(ins, "<13>1 2026-11-21T06:51:07.Z - - - - - m",
+                             &ts),
+                       "\"message\":\"m\"}"));
+    sl_instance_destroy(ins);
+}
+
 static void test_3164_variants(void **state)
 {
     struct sl_instance *ins = make(NULL);
@@ -659,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_corpus_3164),
         cmocka_unit_test(test_corpus_5424),
         cmocka_unit_test(test_5424_details),
+        cmocka_unit_test(test_5424_times),
         cmocka_unit_test(test_3164_variants),
         cmocka_unit_test(test_facility_severity),
         cmocka_unit_test(test_invalid),
