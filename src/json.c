@@ -794,21 +794,24 @@ static size_t json_escape_byte(unsigned char c, bool invalid, char *s)
     return 2;
 }
 
-/* True when none of the 8 bytes at <s> needs escaping or a UTF-8 check:
+/* True when none of the 8 bytes of <x> needs escaping or a UTF-8 check:
  * no control byte, no byte >= 0x80, no '"' and no '\\' (the "has less"
  * and "has zero byte" word tricks; a false "no" only costs the byte loop). */
-static bool json_plain8(const unsigned char *s)
+static bool json_plain8(uint64_t x)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
     const uint64_t high = UINT64_C(0x8080808080808080);
-    uint64_t x, q, b;
+    uint64_t q = x ^ (ones * '"');
+    uint64_t b = x ^ (ones * '\\');
 
-    memcpy(&x, s, sizeof(x));
-    q = x ^ (ones * '"');
-    b = x ^ (ones * '\\');
     return ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
              ((b - ones) & ~b)) &
             high) == 0;
+}
+
+static bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
 /* Length of the run at <s> that needs no escaping. */
@@ -816,11 +819,8 @@ static size_t json_safe_run(const unsigned char *s, size_t n)
 {
     size_t i = 0, k;
 
-    while (i + 8 <= n && json_plain8(s + i)) {
-        i += 8;
-    }
     while (i < n) {
-        if (s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') {
+        if (json_plain(s[i])) {
             i++;
             continue;
         }
@@ -836,19 +836,52 @@ static size_t json_safe_run(const unsigned char *s, size_t n)
     return i;
 }
 
+/* Copies the plain ASCII run at the start of <s> to <d>, eight bytes at a
+ * time (<d> has room for <n> bytes); returns its length. */
+static size_t json_copy_plain(char *d, const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t x;
+
+    while (i + 8 <= n) {
+        memcpy(&x, s + i, sizeof(x));
+        if (!json_plain8(x)) {
+            break;
+        }
+        memcpy(d + i, &x, sizeof(x));
+        i += 8;
+    }
+    while (i < n && json_plain(s[i])) {
+        d[i] = (char)s[i];
+        i++;
+    }
+    return i;
+}
+
 int sl_json_write_string(struct sl_buf *out, const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0, run, k;
+    size_t i, run, k;
     char esc[6];
-    int rc;
+    int rc = SL_OK;
 
-    /* Room for the common case, a string with nothing to escape, at once:
-     * then every append below is a copy without a reallocation. */
-    rc = sl_buf_reserve(out, n + 2);
-    if (rc == SL_OK) {
-        rc = sl_buf_putc(out, '"');
+    /* Room for the common case, a plain ASCII string, at once: it is
+     * copied while it is checked, with no further call. */
+    if (out->data == NULL || out->cap - out->len <= n + 2) {
+        rc = sl_buf_reserve(out, n + 2);
+        if (rc != SL_OK) {
+            return rc;
+        }
     }
+    out->data[out->len++] = '"';
+    i = json_copy_plain(out->data + out->len, s, n);
+    out->len += i;
+    if (i == n) {
+        out->data[out->len++] = '"';
+        out->data[out->len] = '\0';
+        return SL_OK;
+    }
+    out->data[out->len] = '\0';
     while (rc == SL_OK && i < n) {
         run = json_safe_run(s + i, n - i);
         if (run > 0) {
@@ -860,10 +893,7 @@ int sl_json_write_string(struct sl_buf *out, const char *p, size_t n)
         rc = sl_buf_append(out, esc, k);
         i++;
     }
-    if (rc == SL_OK) {
-        rc = sl_buf_putc(out, '"');
-    }
-    return rc;
+    return rc == SL_OK ? sl_buf_putc(out, '"') : rc;
 }
 
 static int json_ser(const struct sl_json *v, struct sl_buf *out,

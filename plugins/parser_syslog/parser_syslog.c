@@ -654,7 +654,7 @@ static int syslog_3164(const char *p, const char *end, bool has_pri,
 
 /* Makes room for <n> more bytes: a compare when the buffer (reserved once
  * per message in syslog_write) is already large enough. */
-static bool syslog_w_room(struct syslog_w *w, size_t n)
+static inline bool syslog_w_room(struct syslog_w *w, size_t n)
 {
     if (w->rc == SL_OK && w->b->cap - w->b->len <= n) {
         w->rc = sl_buf_reserve(w->b, n);
@@ -664,7 +664,7 @@ static bool syslog_w_room(struct syslog_w *w, size_t n)
 
 /* Appends <n> bytes.  The buffer is NUL-terminated at the end of
  * syslog_write, not after each piece. */
-static void syslog_w_raw(struct syslog_w *w, const char *s, size_t n)
+static inline void syslog_w_raw(struct syslog_w *w, const char *s, size_t n)
 {
     if (syslog_w_room(w, n)) {
         memcpy(w->b->data + w->b->len, s, n);
