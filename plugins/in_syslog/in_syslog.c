@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@
 #define SYSLOG_BACKLOG      128
 #define SYSLOG_LEN_DIGITS   10
 #define SYSLOG_PEEK_VECS    8
+#define SYSLOG_FILL_BYTES   (256 * 1024)
 
 /* ---- the stream framer (exported for tests and fuzzing) ---- */
 
@@ -723,12 +725,64 @@ static void syslog_conn_bad_frame(struct syslog_conn *c, int rc)
     syslog_conn_free(c);
 }
 
+/*
+ * Reads what the socket has into the input buffer, up to the high
+ * watermark, in reads of up to 256 KiB.  libevent 2.1 reads at most 4 KiB
+ * per readiness (EVBUFFER_MAX_READ, whatever the max_single_read), which
+ * for a busy sender meant a readiness, an ioctl and a readv per 4 KiB.
+ * Plain sockets only (TLS records are read by bufferevent_openssl).  An
+ * end of stream or an error is left for the bufferevent to read again and
+ * report.
+ */
+static void syslog_conn_fill(struct syslog_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    ssize_t r;
+    size_t want;
+    size_t left;
+    int nv;
+    int i;
+
+    while (c->ctx->ssl_ctx == NULL && fd >= 0 && !syslog_paused(c->ctx) &&
+           evbuffer_get_length(in) < SYSLOG_READ_HIGH) {
+        /* The bufferevent keeps the end of its input frozen except while
+         * it reads; so do we. */
+        evbuffer_unfreeze(in, 0);
+        nv = evbuffer_reserve_space(in, SYSLOG_FILL_BYTES, v, 2);
+        if (nv <= 0) {
+            evbuffer_freeze(in, 0);
+            return;
+        }
+        want = 0;
+        for (i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+            want += v[i].iov_len;
+        }
+        r = readv(fd, iov, nv);
+        left = r > 0 ? (size_t)r : 0;
+        for (i = 0; i < nv; i++) {
+            v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
+            left -= v[i].iov_len;
+        }
+        evbuffer_commit_space(in, v, r > 0 ? nv : 0);
+        evbuffer_freeze(in, 0);
+        if (r <= 0 || (size_t)r < want) {
+            return; /* the socket is empty, closed or failed */
+        }
+    }
+}
+
 static void syslog_conn_on_read(struct bufferevent *bev, void *arg)
 {
     struct syslog_conn *c = arg;
     int rc;
 
     (void)bev;
+    syslog_conn_fill(c);
     rc = syslog_conn_process(c, SYSLOG_READ_BUDGET);
     if (rc != SL_OK) {
         syslog_conn_bad_frame(c, rc);
