@@ -104,7 +104,8 @@ static const struct sl_option out_sentry_options[] = {
       SL_OPT_FIELD(struct out_sentry_conf, level_key),
       .desc = "Key of the record's level: a name (fatal, critical, error, "
               "warn, info, debug, ...) or a syslog severity 0-7. Missing: "
-              "info." },
+              "info. This and the other *_key options take a dotted path "
+              "(log.level) into nested objects too." },
     { .name = "min_level", .type = SL_OPT_ENUM, .def = "error",
       .choices = sentry_levels,
       SL_OPT_FIELD(struct out_sentry_conf, min_level),
@@ -524,7 +525,28 @@ static int sentry_parse_trace(struct sl_arena *a, struct sl_str t,
 
 /* ---- event payload ---- */
 
-/* A top-level string (or scalar) value of <dom>, or an empty string. */
+/* The member <key> of <dom>; when there is none, a dotted <key> such as
+ * "log.level" is looked up in nested objects (the ECS names normalize
+ * writes).  NULL when absent. */
+static const struct sl_json *sentry_member(const struct sl_json *dom,
+                                           const char *key)
+{
+    const struct sl_json *v = sl_json_obj_get(dom, sl_str_cstr(key));
+    const char *dot;
+
+    while (v == NULL && dom != NULL && dom->type == SL_JSON_OBJECT &&
+           (dot = strchr(key, '.')) != NULL) {
+        dom = sl_json_obj_get(dom, sl_str_make(key, (size_t)(dot - key)));
+        key = dot + 1;
+        v = dom != NULL && dom->type == SL_JSON_OBJECT
+                ? sl_json_obj_get(dom, sl_str_cstr(key))
+                : NULL;
+    }
+    return v;
+}
+
+/* The string (or scalar) value of <dom> at <key> (see sentry_member), or
+ * an empty string. */
 static struct sl_str sentry_get(struct out_sentry_worker *wk,
                                 const struct sl_json *dom, const char *key)
 {
@@ -534,7 +556,7 @@ static struct sl_str sentry_get(struct out_sentry_worker *wk,
     if (key == NULL || dom == NULL) {
         return s;
     }
-    v = sl_json_obj_get(dom, sl_str_cstr(key));
+    v = sentry_member(dom, key);
     if (v == NULL || v->type == SL_JSON_NULL) {
         return s;
     }
@@ -585,6 +607,9 @@ static int sentry_exception(struct out_sentry_worker *wk,
         type = sentry_sub(o, k[i][1]);
         value = sentry_sub(o, k[i][2]);
         stack = sentry_sub(o, k[i][3]);
+        if (stack.len == 0 && i == 1) {
+            stack = sentry_sub(o, "stack_trace"); /* ECS (normalize ecs) */
+        }
         if (o == NULL) {
             snprintf(flat, sizeof(flat), "%s.%s", k[i][0], k[i][1]);
             type = sentry_get(wk, dom, flat);
@@ -821,8 +846,7 @@ static int sentry_prepare(struct out_sentry_worker *wk, struct sl_str tag,
         return SL_ENOTFOUND;
     }
     se->dom = dom;
-    se->level = sentry_level_of(sl_json_obj_get(dom,
-                                                sl_str_cstr(c->level_key)));
+    se->level = sentry_level_of(sentry_member(dom, c->level_key));
     if (se->level < 0) {
         se->level = SLV_INFO;
     }
