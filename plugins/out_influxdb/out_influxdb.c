@@ -130,7 +130,8 @@ static const struct sl_option out_influxdb_options[] = {
       .desc = "Bucket name or id (v2; database/rp with 1.8+)." },
     { .name = "token", .type = SL_OPT_STR, .flags = SL_OPT_SECRET,
       SL_OPT_FIELD(struct out_influxdb_conf, token),
-      .desc = "API token (v2), sent as Authorization: Token." },
+      .desc = "API token (v2), sent as Authorization: Token. Empty: "
+              "none (so ${INFLUX_TOKEN:-} also suits api v1)." },
     { .name = "measurement", .type = SL_OPT_TEMPLATE, .def = "${tag}",
       SL_OPT_FIELD(struct out_influxdb_conf, measurement),
       .desc = "Measurement name: $key, $a['b'] and ${key} take values "
@@ -992,7 +993,7 @@ static int influx_auth_init(struct out_influxdb *ix)
     int rc = SL_OK;
 
     sl_buf_init(&h, 0);
-    if (c->api == INFLUX_V2 && c->token != NULL) {
+    if (c->api == INFLUX_V2 && c->token != NULL && c->token[0] != '\0') {
         rc = sl_buf_printf(&h, "Authorization: Token %s", c->token);
     } else if (c->api == INFLUX_V1 && c->user != NULL &&
                c->auth_method == INFLUX_AUTH_BASIC) {
@@ -1043,7 +1044,7 @@ static int influx_check(struct out_influxdb *ix, struct sl_err *err)
         return sl_err_set(err, SL_ECONFIG,
                           "influxdb: set user or http_user, not both");
     }
-    if (c->token != NULL && c->api == INFLUX_V1) {
+    if (c->token != NULL && c->token[0] != '\0' && c->api == INFLUX_V1) {
         return sl_err_set(err, SL_ECONFIG,
                           "influxdb: token needs api v2 (1.x servers "
                           "before 1.8 ignore it): use user/password");
