@@ -162,6 +162,9 @@ static void admin_metrics(struct sl_admin *a, struct evhttp_request *req,
     int rc;
 
     sl_buf_init(&b, ADMIN_MAX_RESPONSE);
+    if (a->hooks.refresh != NULL) {
+        a->hooks.refresh(a->hooks.arg);
+    }
     if (json) {
         rc = sl_metrics_write_json(a->metrics, &b);
     } else {

@@ -33,6 +33,9 @@ struct sl_admin_hooks {
     void *arg;
     /* Fills <h> (zeroed by the caller). */
     void (*health)(void *arg, struct sl_health *h);
+    /* Before /metrics and /api/v1/metrics are written: publish counts the
+     * engine keeps locally (may be NULL). */
+    void (*refresh)(void *arg);
     /* GET /api/v1/storage: appends the JSON report to <out>. */
     int (*storage)(void *arg, struct sl_buf *out);
     /* POST /api/v1/reload: reloads the configuration.  On failure returns

@@ -1035,6 +1035,7 @@ static void engine_flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (i = 0; i < e->ninputs; i++) {
+        sl_input_publish_counts(e->inputs[i]);
         sl_input_flush_chunks(e->inputs[i], true);
     }
     engine_drain_check(e);
@@ -1141,6 +1142,9 @@ void sl_engine_destroy(struct sl_engine *e)
     }
     if (e->running) {
         engine_stop_inputs(e);
+    }
+    for (i = 0; i < e->ninputs; i++) {
+        sl_input_publish_counts(e->inputs[i]);
     }
     for (i = 0; i < e->noutputs; i++) {
         if (e->outputs[i]->out != NULL) {
@@ -1336,6 +1340,7 @@ void sl_engine_health(struct sl_engine *e, struct sl_health *h)
         return;
     }
     for (i = 0; i < e->ninputs; i++) {
+        sl_input_publish_counts(e->inputs[i]);
         health_add_input(h, e->inputs[i]);
     }
     for (i = 0; i < e->noutputs; i++) {

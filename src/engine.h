@@ -125,6 +125,7 @@ struct sl_instance {
     struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
     struct sl_chunk *last_chunk;  /* fast path: last tag appended to */
     struct sl_metric *m_records, *m_bytes, *m_parse_fail, *m_paused;
+    uint64_t n_records, n_bytes; /* not yet added to m_records/m_bytes */
 
     /* filters and outputs */
     struct sl_matcher matcher;
@@ -258,6 +259,10 @@ void sl_input_set_blocked(struct sl_instance *ins, bool blocked);
 /* Storage gauges: <sign> +1 when chunk <c> is sealed, -1 when freed. */
 void sl_engine_storage_gauges(struct sl_engine *e, const struct sl_chunk *c,
                               int sign);
+
+/* Publishes the input's record and byte counts (kept in plain fields on
+ * the hot path, added to the metrics at every seal and flush tick). */
+void sl_input_publish_counts(struct sl_instance *ins);
 
 /* Chunk <c> of <ins> is done (freed): may advance the delivered mark. */
 void sl_input_chunk_done(struct sl_instance *ins, struct sl_chunk *c);

@@ -182,10 +182,27 @@ void sl_input_finished(struct sl_instance *ins)
     }
 }
 
+void sl_input_publish_counts(struct sl_instance *ins)
+{
+    /* Two relaxed atomic adds per record were a tenth of the syslog input's
+     * time; once per chunk they cost nothing.  A chunk is only handed to
+     * outputs after this ran, so an output never counts a record the input
+     * has not. */
+    if (ins->n_records > 0) {
+        sl_metric_add(ins->m_records, ins->n_records);
+        ins->n_records = 0;
+    }
+    if (ins->n_bytes > 0) {
+        sl_metric_add(ins->m_bytes, ins->n_bytes);
+        ins->n_bytes = 0;
+    }
+}
+
 static void input_seal(struct sl_instance *ins, struct sl_chunk *c)
 {
     int rc;
 
+    sl_input_publish_counts(ins);
     sl_strmap_del(&ins->open_chunks, sl_str_make(c->tag, c->tag_len));
     if (ins->last_chunk == c) {
         ins->last_chunk = NULL;
@@ -370,7 +387,7 @@ int sl_input_append(struct sl_instance *ins, struct sl_str tag,
     if (ts_ns == 0) {
         ts_ns = sl_time_now_ns();
     }
-    sl_metric_add(ins->m_records, 1);
+    ins->n_records++;
     route = sl_engine_route(e, tag);
     if (route == NULL) {
         return SL_ENOMEM;
@@ -438,7 +455,7 @@ int sl_input_ingest(struct sl_instance *ins, struct sl_str tag, const char *p,
     if (e == NULL) {
         return SL_ECLOSED;
     }
-    sl_metric_add(ins->m_bytes, n);
+    ins->n_bytes += n;
     if (ins->parser == NULL) {
         return input_append_log(ins, tag, p, n);
     }
@@ -467,7 +484,7 @@ int sl_input_ingest_json(struct sl_instance *ins, struct sl_str tag,
     if (e == NULL) {
         return SL_ECLOSED;
     }
-    sl_metric_add(ins->m_bytes, n);
+    ins->n_bytes += n;
     switch (sl_json_check(e->json_checker, p, n, NULL)) {
     case SL_JSON_CHECK_OBJECT:
         return sl_input_append(ins, tag, 0, sl_str_make(p, n));

@@ -108,6 +108,16 @@ static void daemon_health(void *arg, struct sl_health *h)
     snprintf(h->version, sizeof(h->version), "%s", SL_VERSION);
 }
 
+static void daemon_refresh(void *arg)
+{
+    struct sl_daemon *d = arg;
+    size_t i;
+
+    for (i = 0; d->engine != NULL && i < d->engine->ninputs; i++) {
+        sl_input_publish_counts(d->engine->inputs[i]);
+    }
+}
+
 static int daemon_storage(void *arg, struct sl_buf *out)
 {
     struct sl_daemon *d = arg;
@@ -125,6 +135,7 @@ static int daemon_admin_start(struct sl_daemon *d, struct sl_err *err)
     const struct sl_service_conf *svc = &d->engine->svc;
     struct sl_admin_hooks hooks = { .arg = d,
                                     .health = daemon_health,
+                                    .refresh = daemon_refresh,
                                     .storage = daemon_storage,
                                     .reload = daemon_admin_reload,
                                     .auth_token = svc->http_auth_token };
