@@ -60,6 +60,7 @@ struct in_kafka_conf {
 };
 
 enum kafka_commit_on {
+    KAFKA_COMMIT_AUTO,
     KAFKA_COMMIT_DELIVERED,
     KAFKA_COMMIT_DURABLE,
 };
@@ -86,12 +87,14 @@ struct in_kafka {
     struct sl_buf tag;
     bool paused;
     bool stopped;
+    bool closed; /* left the group (rd_kafka_consumer_close done) */
+    int commit_on; /* KAFKA_COMMIT_DELIVERED or _DURABLE (auto resolved) */
     struct sl_metric *m_errors;
 };
 
 static const char *const kafka_in_formats[] = { "json", "raw", NULL };
-static const char *const kafka_in_commit_on[] = { "delivered", "durable",
-                                                  NULL };
+static const char *const kafka_in_commit_on[] = { "auto", "delivered",
+                                                  "durable", NULL };
 
 static const struct sl_option in_kafka_options[] = {
     { .name = "brokers",
@@ -135,14 +138,15 @@ static const struct sl_option in_kafka_options[] = {
               "by the message's topic and partition." },
     { .name = "commit_on",
       .type = SL_OPT_ENUM,
-      .def = "delivered",
+      .def = "auto",
       .choices = kafka_in_commit_on,
       SL_OPT_FIELD(struct in_kafka_conf, commit_on),
       .desc = "When offsets may be committed: delivered (every output the "
               "records were routed to acknowledged them: at-least-once even "
-              "with memory storage) or durable (the records are in the "
-              "input's storage; with filesystem storage this survives a "
-              "crash, and commits sooner)." },
+              "with memory storage), durable (the records are in the "
+              "input's storage: at-least-once across a crash only with "
+              "storage.type filesystem, and offsets are committed sooner), "
+              "or auto (durable with filesystem storage, else delivered)." },
     { .name = "rdkafka",
       .type = SL_OPT_MAP,
       SL_OPT_FIELD(struct in_kafka_conf, rdkafka),
@@ -258,7 +262,7 @@ static void kafka_in_store(struct in_kafka *k)
                     sl_strerror(rc));
         return;
     }
-    if (k->conf->commit_on == KAFKA_COMMIT_DELIVERED) {
+    if (k->commit_on == KAFKA_COMMIT_DELIVERED) {
         kafka_in_defer(k);
         return;
     }
@@ -624,9 +628,13 @@ static void in_kafka_stop(struct sl_instance *ins)
         event_del(k->ev_timer);
     }
     rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
-    if (k->conf->commit_on == KAFKA_COMMIT_DURABLE) {
+    in_kafka_delivered(ins, sl_input_delivered(ins));
+    if (k->commit_on == KAFKA_COMMIT_DURABLE || k->pend_n == 0) {
+        /* Nothing waits for delivery: leave the group now, while the
+         * other members still poll and can take the partitions over. */
         kafka_in_final_commit(k);
         rd_kafka_consumer_close(k->rk);
+        k->closed = true;
         return;
     }
     /* commit_on delivered: the outputs go on delivering what is buffered
@@ -641,8 +649,8 @@ static void in_kafka_exit(struct sl_instance *ins)
     if (k == NULL) {
         return;
     }
-    if (k->rk != NULL && k->stopped &&
-        k->conf->commit_on == KAFKA_COMMIT_DELIVERED) {
+    if (k->rk != NULL && k->stopped && !k->closed &&
+        k->commit_on == KAFKA_COMMIT_DELIVERED) {
         in_kafka_delivered(ins, sl_input_delivered(ins));
         kafka_in_final_commit(k);
         rd_kafka_consumer_close(k->rk);
@@ -692,6 +700,11 @@ static int in_kafka_init(struct sl_instance *ins, void *conf,
     }
     k->conf = conf;
     k->ins = ins;
+    k->commit_on = k->conf->commit_on;
+    if (k->commit_on == KAFKA_COMMIT_AUTO) {
+        k->commit_on = sl_input_commit_durable(ins) ? KAFKA_COMMIT_DURABLE
+                                                    : KAFKA_COMMIT_DELIVERED;
+    }
     k->pipefd[0] = k->pipefd[1] = -1;
     sl_buf_init(&k->tag, 1024);
     sl_instance_set_ctx(ins, k);

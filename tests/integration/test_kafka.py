@@ -220,12 +220,18 @@ def test_agent_kafka_two_aggregators_kill9(sluice_factory, tmp_path, mock):
     agg_a.kill()
     killed_at = len(read_lines(out_a))
     agg_a.start()
+    restarted = time.monotonic()
     wait_for(lambda: agent.metric("sluice_output_records_total") >= total,
              90, "the agent to ship everything")
 
     def complete():
         return len(seen_numbers(out_a, out_b)) >= total
     wait_for(complete, 90, "every record at an aggregator", step=0.5)
+    # The killed member stays in the group until its session times out
+    # (session.timeout.ms 6000 below); until then the coordinator keeps a
+    # rebalance open and rejects commits.  Give it that long (bounded), plus
+    # two auto-commit intervals, before the clean shutdown.
+    time.sleep(max(0.0, restarted + 7.0 - time.monotonic()))
     agg_a.proc.send_signal(signal.SIGTERM)  # both leave the group at once
     agg_b.stop()
     agg_a.stop()
