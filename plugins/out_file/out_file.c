@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice/envelope.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
@@ -40,32 +41,16 @@
 #define FILE_RECHECK_NS (5 * SL_NS_PER_S)
 #define FILE_KEEP_MAX   (8u << 20)
 
-enum file_time_format {
-    FILE_TIME_RFC3339,
-    FILE_TIME_EPOCH,
-    FILE_TIME_EPOCH_MS,
-    FILE_TIME_EPOCH_NS,
-};
-
 struct out_file_conf {
     char *path;
     bool mkdir;
     int format;
-    char *time_key;
-    int time_format;
-    char *tag_key;
-};
-
-/* The line envelope: what json_lines adds to each record. */
-struct file_env {
-    struct sl_buf time_prefix; /* "\"<time_key>\":", empty when unset */
-    const char *tag_key;       /* NULL when unset */
-    int time_format;
+    struct sl_envelope_conf env;
 };
 
 struct out_file {
     const struct out_file_conf *conf;
-    struct file_env env;
+    struct sl_envelope env;
     char hostname[256]; /* sanitised */
 };
 
@@ -89,8 +74,6 @@ struct out_file_worker {
 };
 
 static const char *const file_formats[] = { "json_lines", NULL };
-static const char *const file_time_formats[] = { "rfc3339", "epoch", "epoch_ms",
-                                                 "epoch_ns", NULL };
 
 static const struct sl_option out_file_options[] = {
     { .name = "path",
@@ -112,128 +95,9 @@ static const struct sl_option out_file_options[] = {
       .choices = file_formats,
       SL_OPT_FIELD(struct out_file_conf, format),
       .desc = "Output layout: one compact JSON object per line." },
-    { .name = "time_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_file_conf, time_key),
-      .desc = "Add the event time under this key at the start of each "
-              "record. Unset by default: nothing is added." },
-    { .name = "time_format",
-      .type = SL_OPT_ENUM,
-      .def = "rfc3339",
-      .choices = file_time_formats,
-      SL_OPT_FIELD(struct out_file_conf, time_format),
-      .desc = "Format of the time_key value: rfc3339 (a UTC string with "
-              "milliseconds), epoch (seconds with a 3-digit fraction), "
-              "epoch_ms or epoch_ns (integers)." },
-    { .name = "tag_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_file_conf, tag_key),
-      .desc = "Add the record's tag under this key at the start of each "
-              "record. Unset by default: nothing is added." },
+    SL_ENVELOPE_OPTIONS(struct out_file_conf, env),
     SL_OPT_END,
 };
-
-/* ---- line envelope (same logic in out_stdout.c and out_tcp.c) ---- */
-
-static int file_env_init(struct file_env *e, const char *time_key,
-                         int time_format, const char *tag_key)
-{
-    int rc = SL_OK;
-
-    sl_buf_init(&e->time_prefix, 0);
-    e->tag_key = tag_key;
-    e->time_format = time_format;
-    if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
-        if (rc == SL_OK) {
-            rc = sl_buf_putc(&e->time_prefix, ':');
-        }
-    }
-    return rc;
-}
-
-static bool file_env_on(const struct file_env *e)
-{
-    return e->time_prefix.len > 0 || e->tag_key != NULL;
-}
-
-static int file_env_tag(const struct file_env *e, struct sl_str tag,
-                        struct sl_buf *tagm)
-{
-    int rc;
-
-    sl_buf_reset(tagm);
-    if (e->tag_key == NULL) {
-        return SL_OK;
-    }
-    rc = sl_json_write_string(tagm, e->tag_key, strlen(e->tag_key));
-    if (rc == SL_OK) {
-        rc = sl_buf_putc(tagm, ':');
-    }
-    if (rc == SL_OK) {
-        rc = sl_json_write_string(tagm, tag.ptr, tag.len);
-    }
-    return rc;
-}
-
-static int file_env_time(const struct file_env *e, int64_t ns,
-                         struct sl_buf *out)
-{
-    char t[64];
-    int64_t s = ns / SL_NS_PER_S;
-    int64_t frac = ns % SL_NS_PER_S;
-    size_t n;
-
-    if (frac < 0) {
-        frac += SL_NS_PER_S;
-        s--;
-    }
-    switch (e->time_format) {
-    case FILE_TIME_EPOCH:
-        return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
-                             frac / SL_NS_PER_MS);
-    case FILE_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
-    case FILE_TIME_EPOCH_NS:
-        return sl_buf_printf(out, "%" PRId64, ns);
-    default:
-        n = sl_time_format_rfc3339(ns, 3, t, sizeof(t));
-        return sl_json_write_string(out, t, n);
-    }
-}
-
-static int file_env_line(const struct file_env *e, const struct sl_buf *tagm,
-                         const struct sl_event *ev, struct sl_buf *out)
-{
-    struct sl_str body = ev->body;
-    int rc;
-
-    if ((!file_env_on(e)) || body.len < 2 || body.ptr[0] != '{') {
-        rc = sl_buf_append(out, body.ptr, body.len);
-        return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-    }
-    rc = sl_buf_putc(out, '{');
-    if (rc == SL_OK && e->time_prefix.len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(&e->time_prefix));
-        if (rc == SL_OK) {
-            rc = file_env_time(e, ev->ts_ns, out);
-        }
-        if (rc == SL_OK && tagm->len > 0) {
-            rc = sl_buf_putc(out, ',');
-        }
-    }
-    if (rc == SL_OK && tagm->len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(tagm));
-    }
-    /* Bodies are compact: "{}" is the only empty object. */
-    if (rc == SL_OK && body.ptr[1] != '}') {
-        rc = sl_buf_putc(out, ',');
-    }
-    if (rc == SL_OK) {
-        rc = sl_buf_append(out, body.ptr + 1, body.len - 1);
-    }
-    return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-}
 
 /* ---- path template ---- */
 
@@ -602,7 +466,7 @@ static int file_flush_records(const struct out_file *o,
             }
         }
         if (rc == SL_OK) {
-            rc = file_env_line(&o->env, &wk->tagm, &ev, &wk->out);
+            rc = sl_envelope_line(&o->env, &wk->tagm, &ev, &wk->out);
         }
     }
     return rc == SL_OK ? file_write_pending(wk, o->conf->mkdir, b) : rc;
@@ -619,7 +483,7 @@ static enum sl_flush_result out_file_flush(struct sl_batch *b,
     rc = file_path_expand(o->conf->path, sl_batch_tag(b), o->hostname, &wk->fmt,
                           NULL);
     if (rc == SL_OK) {
-        rc = file_env_tag(&o->env, sl_batch_tag(b), &wk->tagm);
+        rc = sl_envelope_tag(&o->env, sl_batch_tag(b), &wk->tagm);
     }
     if (rc != SL_OK) {
         sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
@@ -685,7 +549,7 @@ static void out_file_exit(struct sl_instance *ins)
     if (o == NULL) {
         return;
     }
-    sl_buf_fini(&o->env.time_prefix);
+    sl_envelope_fini(&o->env);
     sl_free(o);
     sl_instance_set_ctx(ins, NULL);
 }
@@ -704,7 +568,7 @@ static int out_file_init(struct sl_instance *ins, void *conf,
     o->conf = c;
     snprintf(o->hostname, sizeof(o->hostname), "%s", sl_hostname());
     sl_instance_set_ctx(ins, o);
-    rc = file_env_init(&o->env, c->time_key, c->time_format, c->tag_key);
+    rc = sl_envelope_init(&o->env, &c->env);
     if (rc != SL_OK) {
         sl_err_set(err, rc, "file: out of memory");
         goto fail;

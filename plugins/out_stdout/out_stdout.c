@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sluice/envelope.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
@@ -27,30 +28,14 @@ enum stdout_format {
     STDOUT_FORMAT_PRETTY,
 };
 
-enum stdout_time_format {
-    STDOUT_TIME_RFC3339,
-    STDOUT_TIME_EPOCH,
-    STDOUT_TIME_EPOCH_MS,
-    STDOUT_TIME_EPOCH_NS,
-};
-
 struct out_stdout_conf {
     int format;
-    char *time_key;
-    int time_format;
-    char *tag_key;
-};
-
-/* The line envelope: what json_lines adds to each record. */
-struct stdout_env {
-    struct sl_buf time_prefix; /* "\"<time_key>\":", empty when unset */
-    const char *tag_key;       /* NULL when unset */
-    int time_format;
+    struct sl_envelope_conf env;
 };
 
 struct out_stdout {
     const struct out_stdout_conf *conf;
-    struct stdout_env env;
+    struct sl_envelope env;
 };
 
 struct out_stdout_worker {
@@ -63,9 +48,6 @@ struct out_stdout_worker {
 #define STDOUT_KEEP_MAX (8u << 20)
 
 static const char *const stdout_formats[] = { "json_lines", "pretty", NULL };
-static const char *const stdout_time_formats[] = { "rfc3339", "epoch",
-                                                   "epoch_ms", "epoch_ns",
-                                                   NULL };
 
 static const struct sl_option out_stdout_options[] = {
     { .name = "format",
@@ -76,134 +58,12 @@ static const struct sl_option out_stdout_options[] = {
       .desc = "Output layout. json_lines writes one compact JSON object per "
               "line; pretty writes a '[tag] time' header and the record "
               "indented over several lines." },
-    { .name = "time_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_stdout_conf, time_key),
-      .desc = "Add the event time under this key at the start of each "
-              "record (json_lines). Unset by default: nothing is added." },
-    { .name = "time_format",
-      .type = SL_OPT_ENUM,
-      .def = "rfc3339",
-      .choices = stdout_time_formats,
-      SL_OPT_FIELD(struct out_stdout_conf, time_format),
-      .desc = "Format of the time_key value: rfc3339 (a UTC string with "
-              "milliseconds), epoch (seconds with a 3-digit fraction), "
-              "epoch_ms or epoch_ns (integers)." },
-    { .name = "tag_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_stdout_conf, tag_key),
-      .desc = "Add the record's tag under this key at the start of each "
-              "record (json_lines). Unset by default: nothing is added." },
+    SL_ENVELOPE_OPTIONS(struct out_stdout_conf, env),
     SL_OPT_END,
 };
 
-/* ---- line envelope (same logic in out_file.c and out_tcp.c) ---- */
-
-static int stdout_env_init(struct stdout_env *e, const char *time_key,
-                           int time_format, const char *tag_key)
-{
-    int rc = SL_OK;
-
-    sl_buf_init(&e->time_prefix, 0);
-    e->tag_key = tag_key;
-    e->time_format = time_format;
-    if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
-        if (rc == SL_OK) {
-            rc = sl_buf_putc(&e->time_prefix, ':');
-        }
-    }
-    return rc;
-}
-
-static bool stdout_env_on(const struct stdout_env *e)
-{
-    return e->time_prefix.len > 0 || e->tag_key != NULL;
-}
-
-/* Builds the tag member of a batch into <tagm> (empty without tag_key). */
-static int stdout_env_tag(const struct stdout_env *e, struct sl_str tag,
-                          struct sl_buf *tagm)
-{
-    int rc;
-
-    sl_buf_reset(tagm);
-    if (e->tag_key == NULL) {
-        return SL_OK;
-    }
-    rc = sl_json_write_string(tagm, e->tag_key, strlen(e->tag_key));
-    if (rc == SL_OK) {
-        rc = sl_buf_putc(tagm, ':');
-    }
-    if (rc == SL_OK) {
-        rc = sl_json_write_string(tagm, tag.ptr, tag.len);
-    }
-    return rc;
-}
-
-static int stdout_env_time(const struct stdout_env *e, int64_t ns,
-                           struct sl_buf *out)
-{
-    char t[64];
-    int64_t s = ns / SL_NS_PER_S;
-    int64_t frac = ns % SL_NS_PER_S;
-    size_t n;
-
-    if (frac < 0) {
-        frac += SL_NS_PER_S;
-        s--;
-    }
-    switch (e->time_format) {
-    case STDOUT_TIME_EPOCH:
-        return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
-                             frac / SL_NS_PER_MS);
-    case STDOUT_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
-    case STDOUT_TIME_EPOCH_NS:
-        return sl_buf_printf(out, "%" PRId64, ns);
-    default:
-        n = sl_time_format_rfc3339(ns, 3, t, sizeof(t));
-        return sl_json_write_string(out, t, n);
-    }
-}
-
-/* Appends one line: the record with the envelope spliced in, and "\n". */
-static int stdout_env_line(const struct stdout_env *e,
-                           const struct sl_buf *tagm, const struct sl_event *ev,
-                           struct sl_buf *out)
-{
-    struct sl_str body = ev->body;
-    int rc;
-
-    if ((!stdout_env_on(e)) || body.len < 2 || body.ptr[0] != '{') {
-        rc = sl_buf_append(out, body.ptr, body.len);
-        return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-    }
-    rc = sl_buf_putc(out, '{');
-    if (rc == SL_OK && e->time_prefix.len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(&e->time_prefix));
-        if (rc == SL_OK) {
-            rc = stdout_env_time(e, ev->ts_ns, out);
-        }
-        if (rc == SL_OK && tagm->len > 0) {
-            rc = sl_buf_putc(out, ',');
-        }
-    }
-    if (rc == SL_OK && tagm->len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(tagm));
-    }
-    /* Bodies are compact: "{}" is the only empty object. */
-    if (rc == SL_OK && body.ptr[1] != '}') {
-        rc = sl_buf_putc(out, ',');
-    }
-    if (rc == SL_OK) {
-        rc = sl_buf_append(out, body.ptr + 1, body.len - 1);
-    }
-    return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-}
-
 /* Builds every line of <b> into <out>, in one buffer sized once. */
-static int stdout_env_batch(const struct stdout_env *e, struct sl_batch *b,
+static int stdout_env_batch(const struct sl_envelope *e, struct sl_batch *b,
                             struct sl_buf *tagm, struct sl_buf *out)
 {
     struct sl_batch_iter it;
@@ -212,8 +72,8 @@ static int stdout_env_batch(const struct stdout_env *e, struct sl_batch *b,
     int rc;
 
     sl_buf_reset(out);
-    rc = stdout_env_tag(e, sl_batch_tag(b), tagm);
-    if (stdout_env_on(e)) {
+    rc = sl_envelope_tag(e, sl_batch_tag(b), tagm);
+    if (sl_envelope_on(e)) {
         extra += e->time_prefix.len + tagm->len + 40;
     }
     if (rc == SL_OK) {
@@ -221,7 +81,7 @@ static int stdout_env_batch(const struct stdout_env *e, struct sl_batch *b,
     }
     sl_batch_iter_init(b, &it);
     while (rc == SL_OK && sl_batch_next(b, &it, &ev)) {
-        rc = stdout_env_line(e, tagm, &ev, out);
+        rc = sl_envelope_line(e, tagm, &ev, out);
     }
     return rc;
 }
@@ -415,9 +275,7 @@ static int out_stdout_init(struct sl_instance *ins, void *conf,
         return sl_err_set(err, SL_ENOMEM, "stdout: out of memory");
     }
     o->conf = c;
-    if (stdout_env_init(&o->env, c->time_key, c->time_format, c->tag_key) !=
-        SL_OK) {
-        sl_buf_fini(&o->env.time_prefix);
+    if (sl_envelope_init(&o->env, &c->env) != SL_OK) {
         sl_free(o);
         return sl_err_set(err, SL_ENOMEM, "stdout: out of memory");
     }
@@ -432,7 +290,7 @@ static void out_stdout_exit(struct sl_instance *ins)
     if (o == NULL) {
         return;
     }
-    sl_buf_fini(&o->env.time_prefix);
+    sl_envelope_fini(&o->env);
     sl_free(o);
     sl_instance_set_ctx(ins, NULL);
 }

@@ -36,16 +36,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "sluice/envelope.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
-
-enum tcp_time_format {
-    TCP_TIME_RFC3339,
-    TCP_TIME_EPOCH,
-    TCP_TIME_EPOCH_MS,
-    TCP_TIME_EPOCH_NS,
-};
 
 struct out_tcp_conf {
     char *host;
@@ -59,21 +53,12 @@ struct out_tcp_conf {
     char *tls_vhost;
     int64_t connect_timeout; /* ms */
     int64_t write_timeout;   /* ms */
-    char *time_key;
-    int time_format;
-    char *tag_key;
-};
-
-/* The line envelope: what json_lines adds to each record. */
-struct tcp_env {
-    struct sl_buf time_prefix; /* "\"<time_key>\":", empty when unset */
-    const char *tag_key;       /* NULL when unset */
-    int time_format;
+    struct sl_envelope_conf env;
 };
 
 struct out_tcp {
     const struct out_tcp_conf *conf;
-    struct tcp_env env;
+    struct sl_envelope env;
     SSL_CTX *ssl_ctx;             /* NULL without tls */
     struct sockaddr_storage addr; /* when the host is a numeric address */
     socklen_t addrlen;            /* 0: resolve the host name */
@@ -104,8 +89,6 @@ struct out_tcp_worker {
 #define TCP_SLICE (256u * 1024u)
 
 static const char *const tcp_formats[] = { "json_lines", NULL };
-static const char *const tcp_time_formats[] = { "rfc3339", "epoch", "epoch_ms",
-                                                "epoch_ns", NULL };
 
 static const struct sl_option out_tcp_options[] = {
     { .name = "host",
@@ -172,134 +155,14 @@ static const struct sl_option out_tcp_options[] = {
       SL_OPT_FIELD(struct out_tcp_conf, write_timeout),
       .desc = "Drop the connection and retry the batch when the peer "
               "accepts no bytes for this long." },
-    { .name = "time_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_tcp_conf, time_key),
-      .desc = "Add the event time under this key at the start of each "
-              "record. Unset by default: nothing is added." },
-    { .name = "time_format",
-      .type = SL_OPT_ENUM,
-      .def = "rfc3339",
-      .choices = tcp_time_formats,
-      SL_OPT_FIELD(struct out_tcp_conf, time_format),
-      .desc = "Format of the time_key value: rfc3339 (a UTC string with "
-              "milliseconds), epoch (seconds with a 3-digit fraction), "
-              "epoch_ms or epoch_ns (integers)." },
-    { .name = "tag_key",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_tcp_conf, tag_key),
-      .desc = "Add the record's tag under this key at the start of each "
-              "record. Unset by default: nothing is added." },
+    SL_ENVELOPE_OPTIONS(struct out_tcp_conf, env),
     SL_OPT_END,
 };
-
-/* ---- line envelope (same logic in out_stdout.c and out_file.c) ---- */
-
-static int tcp_env_init(struct tcp_env *e, const char *time_key,
-                        int time_format, const char *tag_key)
-{
-    int rc = SL_OK;
-
-    sl_buf_init(&e->time_prefix, 0);
-    e->tag_key = tag_key;
-    e->time_format = time_format;
-    if (time_key != NULL) {
-        rc = sl_json_write_string(&e->time_prefix, time_key, strlen(time_key));
-        if (rc == SL_OK) {
-            rc = sl_buf_putc(&e->time_prefix, ':');
-        }
-    }
-    return rc;
-}
-
-static bool tcp_env_on(const struct tcp_env *e)
-{
-    return e->time_prefix.len > 0 || e->tag_key != NULL;
-}
-
-/* Builds the tag member of a batch into <tagm> (empty without tag_key). */
-static int tcp_env_tag(const struct tcp_env *e, struct sl_str tag,
-                       struct sl_buf *tagm)
-{
-    int rc;
-
-    sl_buf_reset(tagm);
-    if (e->tag_key == NULL) {
-        return SL_OK;
-    }
-    rc = sl_json_write_string(tagm, e->tag_key, strlen(e->tag_key));
-    if (rc == SL_OK) {
-        rc = sl_buf_putc(tagm, ':');
-    }
-    if (rc == SL_OK) {
-        rc = sl_json_write_string(tagm, tag.ptr, tag.len);
-    }
-    return rc;
-}
-
-static int tcp_env_time(const struct tcp_env *e, int64_t ns, struct sl_buf *out)
-{
-    char t[64];
-    int64_t s = ns / SL_NS_PER_S;
-    int64_t frac = ns % SL_NS_PER_S;
-    size_t n;
-
-    if (frac < 0) {
-        frac += SL_NS_PER_S;
-        s--;
-    }
-    switch (e->time_format) {
-    case TCP_TIME_EPOCH:
-        return sl_buf_printf(out, "%" PRId64 ".%03" PRId64, s,
-                             frac / SL_NS_PER_MS);
-    case TCP_TIME_EPOCH_MS:
-        return sl_buf_printf(out, "%" PRId64, s * 1000 + frac / SL_NS_PER_MS);
-    case TCP_TIME_EPOCH_NS:
-        return sl_buf_printf(out, "%" PRId64, ns);
-    default:
-        n = sl_time_format_rfc3339(ns, 3, t, sizeof(t));
-        return sl_json_write_string(out, t, n);
-    }
-}
-
-/* Appends one line: the record with the envelope spliced in, and "\n". */
-static int tcp_env_line(const struct tcp_env *e, const struct sl_buf *tagm,
-                        const struct sl_event *ev, struct sl_buf *out)
-{
-    struct sl_str body = ev->body;
-    int rc;
-
-    if ((!tcp_env_on(e)) || body.len < 2 || body.ptr[0] != '{') {
-        rc = sl_buf_append(out, body.ptr, body.len);
-        return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-    }
-    rc = sl_buf_putc(out, '{');
-    if (rc == SL_OK && e->time_prefix.len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(&e->time_prefix));
-        if (rc == SL_OK) {
-            rc = tcp_env_time(e, ev->ts_ns, out);
-        }
-        if (rc == SL_OK && tagm->len > 0) {
-            rc = sl_buf_putc(out, ',');
-        }
-    }
-    if (rc == SL_OK && tagm->len > 0) {
-        rc = sl_buf_append_sl(out, sl_buf_str(tagm));
-    }
-    /* Bodies are compact: "{}" is the only empty object. */
-    if (rc == SL_OK && body.ptr[1] != '}') {
-        rc = sl_buf_putc(out, ',');
-    }
-    if (rc == SL_OK) {
-        rc = sl_buf_append(out, body.ptr + 1, body.len - 1);
-    }
-    return rc == SL_OK ? sl_buf_putc(out, '\n') : rc;
-}
 
 /* Builds every line of <b> into <out>, in one buffer sized once. */
 /* Formats records of <b> from <it> into <out> until it holds TCP_SLICE
  * bytes or the batch ends; *<more> says whether records are left. */
-static int tcp_env_slice(const struct tcp_env *e, struct sl_batch *b,
+static int tcp_env_slice(const struct sl_envelope *e, struct sl_batch *b,
                          struct sl_batch_iter *it, const struct sl_buf *tagm,
                          struct sl_buf *out, bool *more)
 {
@@ -312,7 +175,7 @@ static int tcp_env_slice(const struct tcp_env *e, struct sl_batch *b,
         if (!sl_batch_next(b, it, &ev)) {
             return rc;
         }
-        rc = tcp_env_line(e, tagm, &ev, out);
+        rc = sl_envelope_line(e, tagm, &ev, out);
     }
     /* Stopped on size: peek whether anything is left. */
     if (rc == SL_OK) {
@@ -580,7 +443,7 @@ static enum sl_flush_result out_tcp_flush(struct sl_batch *b,
         sl_batch_set_error(b, "a batch is already in flight");
         return SL_FLUSH_RETRY;
     }
-    if (tcp_env_tag(&wk->t->env, sl_batch_tag(b), &wk->tagm) != SL_OK) {
+    if (sl_envelope_tag(&wk->t->env, sl_batch_tag(b), &wk->tagm) != SL_OK) {
         sl_batch_set_error(b, "out of memory");
         return SL_FLUSH_RETRY;
     }
@@ -728,7 +591,7 @@ static void out_tcp_exit(struct sl_instance *ins)
         return;
     }
     SSL_CTX_free(t->ssl_ctx);
-    sl_buf_fini(&t->env.time_prefix);
+    sl_envelope_fini(&t->env);
     sl_free(t);
     sl_instance_set_ctx(ins, NULL);
 }
@@ -744,7 +607,7 @@ static int out_tcp_init(struct sl_instance *ins, void *conf, struct sl_err *err)
     }
     t->conf = c;
     sl_instance_set_ctx(ins, t);
-    rc = tcp_env_init(&t->env, c->time_key, c->time_format, c->tag_key);
+    rc = sl_envelope_init(&t->env, &c->env);
     if (rc != SL_OK) {
         sl_err_set(err, rc, "tcp: out of memory");
         goto fail;
