@@ -1068,6 +1068,27 @@ static size_t tail_lines(struct in_tail_ctx *ctx, struct tail_file *f,
 
 /* ---- reading one file ---- */
 
+static void tail_file_truncated(struct in_tail_ctx *ctx, struct tail_file *f,
+                                off_t size, const char *why);
+
+/* True (and the file set to be read again from 0) when its first bytes no
+ * longer match the fingerprint.  One fstat per block read; the start is
+ * only read again when the modification time moved. */
+static bool tail_file_rewritten(struct in_tail_ctx *ctx, struct tail_file *f)
+{
+    struct stat st;
+
+    if (f->fp_len == 0 || fstat(f->fd, &st) != 0 ||
+        (st.st_mtim.tv_sec == f->fp_mtime.tv_sec &&
+         st.st_mtim.tv_nsec == f->fp_mtime.tv_nsec) ||
+        tail_fp_check(ctx, f, &st)) {
+        return false;
+    }
+    sl_metric_add(ctx->m_fp_mismatch, 1);
+    tail_file_truncated(ctx, f, st.st_size, "rewritten");
+    return true;
+}
+
 /* One block read at the file's offset and the lines it completes.
  * *<nread> gets the bytes read, *<eof> whether the end was reached.
  * Returns SL_OK or a negative errno. */
@@ -1085,6 +1106,15 @@ static int tail_file_step(struct in_tail_ctx *ctx, struct tail_file *f,
         *nread = 0;
         *eof = rc != -EINTR;
         return rc == -EINTR ? SL_OK : rc;
+    }
+    /* A file rewritten in place (truncate + write) can grow past our
+     * offset between two reads; what we just read is then the middle of
+     * the new content.  When the file changed since its start was last
+     * checked, check it now, after the read, before a byte is used. */
+    if (n > 0 && tail_file_rewritten(ctx, f)) {
+        *nread = 0;
+        *eof = false;
+        return SL_OK;
     }
     *nread = (size_t)n;
     *eof = (size_t)n < want;
