@@ -41,6 +41,18 @@ static const struct sl_option service_options[] = {
       .max = 3600 * 1000,
       .desc = "Longest time a record waits in an open chunk before the "
               "chunk is sealed and handed to the outputs." },
+    { .name = "idle_flush", .type = SL_OPT_BOOL, .def = "on", S(idle_flush),
+      .desc = "Seal an open chunk before the flush tick when its input has "
+              "read everything there was to read and every output it goes "
+              "to is waiting for work: latency drops to about "
+              "idle_flush_min_age while outputs keep up, and batches still "
+              "grow when they do not." },
+    { .name = "idle_flush_min_age", .type = SL_OPT_TIME, .def = "10ms",
+      S(idle_flush_min_age_ms), .max = 3600 * 1000,
+      .desc = "Age an open chunk must reach before an idle flush seals it; "
+              "bounds the chunks (and, with filesystem storage, the files) "
+              "a trickle of records creates to one per this interval and "
+              "input." },
     { .name = "grace", .type = SL_OPT_TIME, .def = "5s", S(grace_ms),
       .max = 3600 * 1000,
       .desc = "On SIGTERM/SIGINT (and reload), how long outputs may go on "
@@ -406,6 +418,7 @@ static int engine_check_names(struct sl_engine *e, struct sl_errlist *errs)
 
 static void engine_ack_cb(evutil_socket_t fd, short what, void *arg);
 static void engine_flush_cb(evutil_socket_t fd, short what, void *arg);
+static int engine_idle_init(struct sl_engine *e);
 
 static void engine_storage_metrics(struct sl_engine *e)
 {
@@ -611,7 +624,7 @@ int sl_engine_create(struct event_base *base, struct sl_metrics *m,
     e->ack_event = event_new(base, -1, 0, engine_ack_cb, e);
     e->flush_timer = event_new(base, -1, EV_PERSIST, engine_flush_cb, e);
     if (e->json_checker == NULL || e->ack_event == NULL ||
-        e->flush_timer == NULL) {
+        e->flush_timer == NULL || engine_idle_init(e) != SL_OK) {
         sl_engine_destroy(e);
         return SL_ENOMEM;
     }
@@ -1025,6 +1038,65 @@ static void engine_ack_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     engine_process_acks(e);
     engine_drain_check(e);
+    sl_engine_idle_arm(e); /* an output may be waiting for work now */
+}
+
+/* The loop ran out of work (or an output finished a batch, or a young
+ * chunk came of age): seal what idle outputs could be sending now. */
+static void engine_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_engine *e = arg;
+    int64_t now, wait = INT64_MAX;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    e->idle_armed = false;
+    if (!e->running || e->stopping) {
+        return;
+    }
+    now = sl_time_mono_ns();
+    for (i = 0; i < e->ninputs; i++) {
+        sl_input_idle_seal(e->inputs[i], now,
+                           e->svc.idle_flush_min_age_ms * 1000000, &wait);
+    }
+    if (wait != INT64_MAX && !evtimer_pending(e->idle_timer, NULL)) {
+        int64_t us = wait / 1000 + 1;
+        struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
+                              .tv_usec = (suseconds_t)(us % 1000000) };
+
+        evtimer_add(e->idle_timer, &tv);
+    }
+}
+
+static void engine_idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sl_engine_idle_arm(arg);
+}
+
+/* The idle check needs a priority below every other event of the loop;
+ * a loop created without SL_LOOP_PRIORITIES (a test's, say) gets them
+ * here if nothing is active yet, else runs without idle flushes. */
+static int engine_idle_init(struct sl_engine *e)
+{
+    if (!e->svc.idle_flush) {
+        return SL_OK;
+    }
+    if (event_base_get_npriorities(e->base) < SL_LOOP_PRIORITIES &&
+        event_base_priority_init(e->base, SL_LOOP_PRIORITIES) != 0) {
+        sl_clog_warn("engine", "the event loop has no idle priority; "
+                               "idle_flush is off");
+        return SL_OK;
+    }
+    e->idle_event = event_new(e->base, -1, 0, engine_idle_cb, e);
+    e->idle_timer = evtimer_new(e->base, engine_idle_timer_cb, e);
+    if (e->idle_event == NULL || e->idle_timer == NULL ||
+        event_priority_set(e->idle_event, SL_LOOP_PRIORITY_IDLE) != 0) {
+        return SL_ENOMEM;
+    }
+    return SL_OK;
 }
 
 static void engine_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1164,6 +1236,12 @@ void sl_engine_destroy(struct sl_engine *e)
                                "inputs stay on disk for the next start, the "
                                "others are counted as dropped (shutdown)",
                      (unsigned long long)lost);
+    }
+    if (e->idle_event != NULL) {
+        event_free(e->idle_event);
+    }
+    if (e->idle_timer != NULL) {
+        event_free(e->idle_timer);
     }
     if (e->flush_timer != NULL) {
         event_free(e->flush_timer);

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/event.h>
+
 #include "chunk.h"
 #include "config.h"
 #include "health.h"
@@ -72,6 +74,8 @@ enum sl_storage_sync {
 /* service section. */
 struct sl_service_conf {
     int64_t flush_ms;
+    bool idle_flush;
+    int64_t idle_flush_min_age_ms;
     int64_t grace_ms;
     int log_level;
     int log_format;
@@ -137,6 +141,14 @@ struct sl_instance {
 };
 
 /* Per-tag routing decision, cached by tag. */
+/* Priorities of the main loop's events: libevent runs a priority's
+ * callbacks only when no more urgent one is active.  Everything but the
+ * idle check gets the default (1); the idle check (2) therefore runs only
+ * once every socket, file and timer callback of the pass is done, which
+ * is when an input has drained what it could read. */
+#define SL_LOOP_PRIORITIES 3
+#define SL_LOOP_PRIORITY_IDLE 2
+
 struct sl_route {
     size_t nfilters;
     struct sl_instance **filters;
@@ -163,6 +175,10 @@ struct sl_engine {
     struct sl_strmap routes; /* tag -> struct sl_route * */
 
     struct event *flush_timer;
+    struct event *idle_event; /* lowest priority: runs when the loop has
+                                 nothing else to do (see SL_LOOP_PRIORITIES) */
+    struct event *idle_timer; /* re-runs the idle check for a young chunk */
+    bool idle_armed;          /* idle_event is active */
     struct event *ack_event;  /* activated by workers */
     struct event *drain_timer;
     pthread_mutex_t ack_lock;
@@ -272,6 +288,22 @@ void sl_input_release(struct sl_instance *ins, size_t bytes);
 
 /* Seals every open chunk of <ins> (flush timer, stop). */
 void sl_input_flush_chunks(struct sl_instance *ins, bool all);
+
+/* Idle flush: seals each open chunk of <ins> whose routed outputs can all
+ * take a batch now and that is at least <min_age_ns> old (monotonic
+ * <now_ns>).  Lowers *wait_ns to the time until a younger chunk
+ * qualifies. */
+void sl_input_idle_seal(struct sl_instance *ins, int64_t now_ns,
+                        int64_t min_age_ns, int64_t *wait_ns);
+
+/* Records were appended: schedule the idle check (cheap when scheduled). */
+static inline void sl_engine_idle_arm(struct sl_engine *e)
+{
+    if (!e->idle_armed && e->idle_event != NULL) {
+        e->idle_armed = true;
+        event_active(e->idle_event, EV_TIMEOUT, 1);
+    }
+}
 
 /* Creates an instance of <p> from config map <map> (NULL = defaults).
  * <engine> may be NULL (standalone).  Errors go to <errs>. */

@@ -261,6 +261,42 @@ void sl_input_flush_chunks(struct sl_instance *ins, bool all)
     }
 }
 
+void sl_input_idle_seal(struct sl_instance *ins, int64_t now_ns,
+                        int64_t min_age_ns, int64_t *wait_ns)
+{
+    struct sl_engine *e = ins->engine;
+    size_t i = 0, k;
+    void *v;
+
+    if (ins->stopped) {
+        return;
+    }
+    while (sl_strmap_next(&ins->open_chunks, &i, NULL, &v)) {
+        struct sl_chunk *c = v;
+        struct sl_route *r;
+        int64_t age = now_ns - c->created_mono_ns;
+        bool ready = c->records > 0;
+
+        if (!ready) {
+            continue;
+        }
+        r = sl_engine_route(e, sl_str_make(c->tag, c->tag_len));
+        for (k = 0; ready && r != NULL && k < e->noutputs; k++) {
+            if (r->outputs & ((uint64_t)1 << k)) {
+                ready = sl_output_hungry(e->outputs[k]->out);
+            }
+        }
+        if (!ready) {
+            continue; /* the output's next acknowledgement checks again */
+        }
+        if (age >= min_age_ns) {
+            input_seal(ins, c);
+        } else if (min_age_ns - age < *wait_ns) {
+            *wait_ns = min_age_ns - age;
+        }
+    }
+}
+
 static struct sl_chunk *input_open_chunk(struct sl_instance *ins,
                                          struct sl_str tag)
 {
@@ -333,6 +369,8 @@ static int input_store(struct sl_instance *ins, struct sl_str tag,
     ins->buffered += c->len - before;
     if (c->len >= c->max) {
         input_seal(ins, c);
+    } else {
+        sl_engine_idle_arm(ins->engine);
     }
     if (ins->buffered >= ins->g.mem_buf_limit) {
         input_pause(ins);

@@ -421,7 +421,8 @@ static int daemon_setup(struct sl_daemon *d, bool dry_run)
     sl_errlist_init(&errs);
     d->base = event_base_new();
     d->metrics = sl_metrics_create();
-    if (d->base == NULL || d->metrics == NULL) {
+    if (d->base == NULL || d->metrics == NULL ||
+        event_base_priority_init(d->base, SL_LOOP_PRIORITIES) != 0) {
         fprintf(stderr, "sluice: out of memory\n");
         return 1;
     }

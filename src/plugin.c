@@ -292,12 +292,37 @@ static int instance_retry_limit(struct sl_instance *ins, struct sl_err *err)
     return SL_OK;
 }
 
+static bool instance_name_taken(const struct sl_engine *e, const char *name)
+{
+    struct sl_instance *const *lists[2] = { e->inputs, e->filters };
+    size_t counts[2] = { e->ninputs, e->nfilters };
+    size_t l, i;
+
+    for (l = 0; l < 2; l++) {
+        for (i = 0; i < counts[l]; i++) {
+            if (strcmp(lists[l][i]->name, name) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* An alias, or "<plugin>.<index>".  Inputs are built before filters and
+ * outputs, so when a plugin name serves two kinds (an http input and an
+ * http output) the later one's automatic name says its kind:
+ * "http.out.0". */
 static void instance_name_set(struct sl_instance *ins, const char *plugin_name)
 {
     if (ins->g.alias != NULL && ins->g.alias[0] != '\0') {
         snprintf(ins->name, sizeof(ins->name), "%s", ins->g.alias);
-    } else {
-        snprintf(ins->name, sizeof(ins->name), "%s.%u", plugin_name,
+        return;
+    }
+    snprintf(ins->name, sizeof(ins->name), "%s.%u", plugin_name, ins->index);
+    if (ins->engine != NULL && ins->plugin->kind != SL_PLUGIN_INPUT &&
+        instance_name_taken(ins->engine, ins->name)) {
+        snprintf(ins->name, sizeof(ins->name), "%s.%s.%u", plugin_name,
+                 ins->plugin->kind == SL_PLUGIN_OUTPUT ? "out" : "filter",
                  ins->index);
     }
 }

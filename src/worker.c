@@ -257,10 +257,12 @@ static void batch_complete(struct sl_batch *b)
     struct sl_output *out = b->out;
     struct sl_worker *w = b->w;
 
-    sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, true);
+    /* Free before the acknowledgement: the main thread's idle flush asks
+     * whether this worker could take a batch when the ack arrives. */
     pthread_mutex_lock(&out->lock);
     w->current = NULL;
     pthread_mutex_unlock(&out->lock);
+    sl_engine_post_ack(out->engine, b->chunk, out->ins->slot, true);
     batch_free(b);
     event_active(w->wake, EV_READ, 0);
 }
@@ -787,6 +789,22 @@ bool sl_output_idle(struct sl_output *out)
     }
     pthread_mutex_unlock(&out->lock);
     return idle;
+}
+
+bool sl_output_hungry(struct sl_output *out)
+{
+    bool hungry = false;
+    unsigned i;
+
+    pthread_mutex_lock(&out->lock);
+    if (out->head == NULL) {
+        for (i = 0; !hungry && i < out->nworkers; i++) {
+            hungry = out->workers[i].current == NULL &&
+                     !out->workers[i].stop;
+        }
+    }
+    pthread_mutex_unlock(&out->lock);
+    return hungry;
 }
 
 void sl_output_stop(struct sl_output *out, bool hard)

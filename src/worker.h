@@ -108,6 +108,10 @@ int sl_output_push(struct sl_output *out, struct sl_chunk *c);
 /* True when nothing is queued or in flight. */
 bool sl_output_idle(struct sl_output *out);
 
+/* True when nothing is queued and a worker is free to take a batch now
+ * (for the idle flush). */
+bool sl_output_hungry(struct sl_output *out);
+
 /* Stops the workers: <hard> abandons in-flight batches (their chunks are
  * released and counted as dropped for shutdown); joins the threads. */
 void sl_output_stop(struct sl_output *out, bool hard);

@@ -396,6 +396,9 @@ pipeline:
     assert got[0]["owner"] == {"team": "payments", "owner": "ana"}
     assert "owner" not in got[1]
     table.write_text("service,team,owner\ncheckout,payments-v2,cy\nnope,ops,di\n")
+    # The table is checked when a record passes, at most once per
+    # reload_interval: let one interval go by since the last check.
+    time.sleep(0.3)
     with open(src, "a") as f:
         f.write('{"service":"checkout","n":3}\n{"service":"nope","n":4}\n')
     got = [json.loads(l) for l in wait_lines(out, 4)]

@@ -1,0 +1,151 @@
+"""service.idle_flush: an open chunk is sealed as soon as its input has
+drained what there was to read and its outputs are waiting, instead of at
+the next flush tick; batches still grow while an output is busy."""
+
+import json
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import read_ndjson, wait_for, yq
+
+
+class SlowSink:
+    """HTTP receiver that holds every request for `delay` seconds and keeps
+    the NDJSON records of each."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.requests = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(sink.delay)
+                with sink.lock:
+                    sink.requests.append([json.loads(l) for l in body.splitlines() if l])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def records(self):
+        with self.lock:
+            return [r for req in self.requests for r in req]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def http_to_file(tmp_path):
+    return f"""
+pipeline:
+  inputs:
+    - name: http
+      port: 0
+      port_file: {yq(tmp_path / "in.port")}
+  outputs:
+    - name: file
+      match: '*'
+      path: {yq(tmp_path / "out.ndjson")}
+"""
+
+
+def post(tmp_path, records):
+    port = int(wait_for(lambda: (tmp_path / "in.port").exists()
+                        and (tmp_path / "in.port").read_text().strip(), 10, "http port"))
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/app.idle", data=body,
+                                 headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status in (200, 201, 204)
+    return time.monotonic()
+
+
+def out_records(tmp_path):
+    path = tmp_path / "out.ndjson"
+    return read_ndjson(path) if path.exists() else []
+
+
+def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_path):
+    s = sluice_factory(http_to_file(tmp_path), service={"flush": "60s"}).start()
+    t0 = post(tmp_path, [{"n": 1, "msg": "hello"}])
+    got = wait_for(lambda: out_records(tmp_path), 5, "record in the file output")
+    assert time.monotonic() - t0 < 5
+    assert got == [{"n": 1, "msg": "hello"}]
+    # A second burst after the first was delivered is sealed on its own.
+    post(tmp_path, [{"n": i} for i in range(2, 12)])
+    wait_for(lambda: len(out_records(tmp_path)) == 11, 5, "second burst")
+    assert s.metric("sluice_output_records_total") == 11
+
+
+def test_idle_flush_off_waits_for_the_tick(sluice_factory, tmp_path):
+    sluice_factory(http_to_file(tmp_path),
+                   service={"flush": "3s", "idle_flush": "off"}).start()
+    t0 = post(tmp_path, [{"n": 1}])
+    time.sleep(1.0)
+    assert out_records(tmp_path) == [], "sealed before the flush tick"
+    wait_for(lambda: out_records(tmp_path), 6, "record after the flush tick")
+    assert time.monotonic() - t0 < 6.5
+
+
+def test_min_age_holds_a_young_chunk(sluice_factory, tmp_path):
+    sluice_factory(http_to_file(tmp_path),
+                   service={"flush": "60s", "idle_flush_min_age": "1500ms"}).start()
+    t0 = post(tmp_path, [{"n": 1}])
+    time.sleep(0.6)
+    assert out_records(tmp_path) == [], "sealed before idle_flush_min_age"
+    wait_for(lambda: out_records(tmp_path), 5, "record once the chunk came of age")
+    assert 1.4 <= time.monotonic() - t0 < 5
+
+
+def test_batches_grow_while_the_output_is_busy(sluice_factory, tmp_path):
+    """20 POSTs of 50 records, 40 ms apart, while the output's one worker
+    is held 400 ms per request: the first chunk leaves once it is
+    idle_flush_min_age old, the rest gathers behind the busy output instead
+    of becoming a request per POST."""
+    sink = SlowSink(0.4)
+    try:
+        pipeline = f"""
+pipeline:
+  inputs:
+    - name: http
+      port: 0
+      port_file: {yq(tmp_path / "in.port")}
+  outputs:
+    - name: http
+      match: '*'
+      port: {sink.port}
+      format: json_lines
+"""
+        s = sluice_factory(pipeline, service={"flush": "60s"}).start()
+        for k in range(20):
+            post(tmp_path, [{"k": k, "i": i} for i in range(50)])
+            time.sleep(0.04)
+        wait_for(lambda: len(sink.records()) >= 1000, 20, "1000 records at the sink")
+        recs = sink.records()
+        assert sorted((r["k"], r["i"]) for r in recs) == \
+            [(k, i) for k in range(20) for i in range(50)]
+        sizes = [len(r) for r in sink.requests]
+        assert 2 <= len(sizes) <= 6, f"request sizes {sizes}: batching lost"
+        # An http input and an http output: the output's automatic name
+        # says its kind instead of clashing with the input's http.0.
+        assert s.metric("sluice_output_records_total", name="http.out.0") == 1000
+        assert s.metric("sluice_input_records_total", name="http.0") == 1000
+    finally:
+        sink.close()
