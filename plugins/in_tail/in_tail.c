@@ -2535,8 +2535,8 @@ static void in_tail_stop(struct sl_instance *ins)
         event_del(ctx->iev);
     }
     /* With memory storage the offsets stay at what was delivered before
-     * the stop: records still in flight are read again at the next start
-     * (duplicates, never a loss). */
+     * the stop; records still in flight advance them while the outputs
+     * drain (in_tail_delivered), and in_tail_exit saves that. */
     if (ctx->db_path != NULL) {
         (void)tail_db_write(ctx);
     }
@@ -2548,6 +2548,11 @@ static void in_tail_exit(struct sl_instance *ins)
 
     if (ctx == NULL) {
         return;
+    }
+    /* After the drain: what was in flight at the stop and has since been
+     * delivered is not read again at the next start. */
+    if (ctx->db_path != NULL && ctx->db_dirty) {
+        (void)tail_db_write(ctx);
     }
     tail_ctx_free(ctx);
     sl_instance_set_ctx(ins, NULL);

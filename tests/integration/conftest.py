@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -314,6 +315,53 @@ def sluice_factory(tmp_path, sluice_bin):
 
 
 # ---- TCP sink --------------------------------------------------------------
+
+class HttpSink:
+    """HTTP receiver on 127.0.0.1 that records every POST/PUT and answers
+    from a script of statuses (then 200), after holding each request for
+    `delay` seconds."""
+
+    def __init__(self, delay=0.0):
+        self.requests = []
+        self.script = []
+        self.delay = delay
+        self.lock = threading.Lock()
+        sink = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if sink.delay:
+                    time.sleep(sink.delay)
+                with sink.lock:
+                    status = sink.script.pop(0) if sink.script else 200
+                    sink.requests.append({"method": self.command, "path": self.path,
+                                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "body": body, "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            do_PUT = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def ok(self):
+        with self.lock:
+            return [r for r in self.requests if r["status"] == 200]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
 
 class TcpSink:
     """Threaded TCP server on 127.0.0.1 that collects newline-framed lines.

@@ -438,8 +438,12 @@ def test_wrk_load_while_paused_counts_2xx(sluice_factory, tmp_path):
     assert ok_records == codes[201] * 100
     wait_for(lambda: len(sink.lines) >= ok_records, 60, "records at the sink")
     time.sleep(0.5)
-    assert len(sink.lines) == ok_records
-    assert s.metric("sluice_input_records_total", plugin="http") == ok_records
+    # wrk stops counting at its deadline: the answers to the (at most 16)
+    # requests still in flight then are not in its figures, but sluice may
+    # have accepted them.  What it accepted is exactly what arrives.
+    accepted = s.metric("sluice_input_records_total", plugin="http")
+    assert len(sink.lines) == accepted
+    assert ok_records <= accepted <= ok_records + 16 * 100
     sink.stop()
 
 

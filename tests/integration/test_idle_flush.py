@@ -3,53 +3,12 @@ drained what there was to read and its outputs are waiting, instead of at
 the next flush tick; batches still grow while an output is busy."""
 
 import json
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import read_ndjson, wait_for, yq
-
-
-class SlowSink:
-    """HTTP receiver that holds every request for `delay` seconds and keeps
-    the NDJSON records of each."""
-
-    def __init__(self, delay):
-        self.delay = delay
-        self.requests = []
-        self.lock = threading.Lock()
-        sink = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(sink.delay)
-                with sink.lock:
-                    sink.requests.append([json.loads(l) for l in body.splitlines() if l])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def records(self):
-        with self.lock:
-            return [r for req in self.requests for r in req]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from conftest import HttpSink, read_ndjson, wait_for, yq
 
 
 def http_to_file(tmp_path):
@@ -91,7 +50,7 @@ def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_
     # A second burst after the first was delivered is sealed on its own.
     post(tmp_path, [{"n": i} for i in range(2, 12)])
     wait_for(lambda: len(out_records(tmp_path)) == 11, 5, "second burst")
-    assert s.metric("sluice_output_records_total") == 11
+    wait_for(lambda: s.metric("sluice_output_records_total") == 11, 5, "output count")
 
 
 def test_idle_flush_off_waits_for_the_tick(sluice_factory, tmp_path):
@@ -119,7 +78,7 @@ def test_batches_grow_while_the_output_is_busy(sluice_factory, tmp_path):
     is held 400 ms per request: the first chunk leaves once it is
     idle_flush_min_age old, the rest gathers behind the busy output instead
     of becoming a request per POST."""
-    sink = SlowSink(0.4)
+    sink = HttpSink(delay=0.4)
     try:
         pipeline = f"""
 pipeline:
@@ -137,15 +96,18 @@ pipeline:
         for k in range(20):
             post(tmp_path, [{"k": k, "i": i} for i in range(50)])
             time.sleep(0.04)
-        wait_for(lambda: len(sink.records()) >= 1000, 20, "1000 records at the sink")
-        recs = sink.records()
+        def records():
+            return [json.loads(l) for r in sink.ok() for l in r["body"].splitlines() if l]
+        wait_for(lambda: len(records()) >= 1000, 20, "1000 records at the sink")
+        recs = records()
         assert sorted((r["k"], r["i"]) for r in recs) == \
             [(k, i) for k in range(20) for i in range(50)]
-        sizes = [len(r) for r in sink.requests]
+        sizes = [len(r["body"].splitlines()) for r in sink.ok()]
         assert 2 <= len(sizes) <= 6, f"request sizes {sizes}: batching lost"
         # An http input and an http output: the output's automatic name
         # says its kind instead of clashing with the input's http.0.
-        assert s.metric("sluice_output_records_total", name="http.out.0") == 1000
+        wait_for(lambda: s.metric("sluice_output_records_total", name="http.out.0") == 1000,
+                 5, "the output's count (after the sink's answer)")
         assert s.metric("sluice_input_records_total", name="http.0") == 1000
     finally:
         sink.close()

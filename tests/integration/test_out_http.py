@@ -1,58 +1,17 @@
 """The generic http output: body formats, auth, retries (protocols.md 0)."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import wait_for, yq
-
-
-class Sink:
-    """Records every request; answers from a script of statuses (then 200)."""
-
-    def __init__(self):
-        self.requests = []
-        self.script = []
-        self.lock = threading.Lock()
-        sink = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with sink.lock:
-                    status = sink.script.pop(0) if sink.script else 200
-                    sink.requests.append({"method": self.command, "path": self.path,
-                                          "headers": {k.lower(): v for k, v in self.headers.items()},
-                                          "body": body, "status": status})
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-            do_PUT = do_POST
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def ok(self):
-        with self.lock:
-            return [r for r in self.requests if r["status"] == 200]
+from conftest import HttpSink, wait_for, yq
 
 
 @pytest.fixture
 def sink():
-    s = Sink()
+    s = HttpSink()
     yield s
-    s.server.shutdown()
-    s.server.server_close()
+    s.close()
 
 
 RECORDS = [{"level": "error", "message": f"disk \"{i}\" full\nnow", "n": i} for i in range(3)]
