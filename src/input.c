@@ -18,6 +18,17 @@
 #include "worker.h"
 #include "sluice/banned.h"
 
+struct sl_instance *sl_input_parser(const struct sl_instance *ins)
+{
+    return ins != NULL ? ins->parser : NULL;
+}
+
+bool sl_input_commit_durable(const struct sl_instance *ins)
+{
+    return ins != NULL && ins->engine != NULL &&
+           ins->g.storage_type == SL_STORAGE_FILESYSTEM;
+}
+
 bool sl_input_paused(const struct sl_instance *ins)
 {
     return ins->paused || ins->blocked || ins->stopped;

@@ -908,14 +908,3 @@ struct sl_multiline_def *sl_multiline_lookup(struct sl_instance *ins,
     sl_free(errs);
     return def != NULL ? def : sl_multiline_def_builtin(name);
 }
-
-struct sl_instance *sl_input_parser(const struct sl_instance *ins)
-{
-    return ins != NULL ? ins->parser : NULL;
-}
-
-bool sl_input_commit_durable(const struct sl_instance *ins)
-{
-    return ins != NULL && ins->engine != NULL &&
-           ins->g.storage_type == SL_STORAGE_FILESYSTEM;
-}
