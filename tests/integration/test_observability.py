@@ -220,6 +220,50 @@ pipeline:
     assert s.http("/health/live")[0] == 200
 
 
+def test_tap_slots_of_departed_clients_are_freed(sluice_factory):
+    """16 clients tap a tag that never comes, then hang up: their slots
+    are freed without a record to write, and 16 new clients get in."""
+    s = sluice_factory("""
+pipeline:
+  inputs:
+    - name: dummy
+      tag: app
+      rate: 20
+  outputs:
+    - name: null
+      match: '*'
+""")
+    s.start()
+
+    def open_tap():
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        sock.sendall(b"GET /api/v1/tap?match=never.* HTTP/1.1\r\nHost: x\r\n\r\n")
+        return sock, sock.recv(200).split(b"\r\n", 1)[0]
+
+    first = [open_tap() for _ in range(16)]
+    assert all(status == b"HTTP/1.1 200 OK" for _, status in first)
+    extra, status = open_tap()
+    assert status.startswith(b"HTTP/1.1 503"), status
+    extra.close()
+    for sock, _ in first:
+        sock.close()
+
+    def sixteen_fit():
+        socks = []
+        try:
+            for _ in range(16):
+                sock, st = open_tap()
+                socks.append(sock)
+                if st != b"HTTP/1.1 200 OK":
+                    return False
+            return True
+        finally:
+            for sock in socks:
+                sock.close()
+    wait_for(sixteen_fit, 10, "16 tap slots free again", step=1.0)
+    assert s.http("/health/live")[0] == 200
+
+
 def test_reload_endpoint(sluice_factory):
     pipeline = """
 pipeline:
