@@ -1047,6 +1047,7 @@ static void engine_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_engine *e = arg;
     int64_t now, wait = INT64_MAX;
+    uint64_t hungry = 0;
     size_t i;
 
     (void)fd;
@@ -1055,9 +1056,17 @@ static void engine_idle_cb(evutil_socket_t fd, short what, void *arg)
     if (!e->running || e->stopping) {
         return;
     }
+    for (i = 0; i < e->noutputs; i++) {
+        if (sl_output_hungry(e->outputs[i]->out)) {
+            hungry |= (uint64_t)1 << i;
+        }
+    }
+    if (hungry == 0) {
+        return; /* the next acknowledgement checks again */
+    }
     now = sl_time_mono_ns();
     for (i = 0; i < e->ninputs; i++) {
-        sl_input_idle_seal(e->inputs[i], now,
+        sl_input_idle_seal(e->inputs[i], hungry, now,
                            e->svc.idle_flush_min_age_ms * 1000000, &wait);
     }
     if (wait != INT64_MAX && !evtimer_pending(e->idle_timer, NULL)) {

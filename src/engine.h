@@ -289,12 +289,12 @@ void sl_input_release(struct sl_instance *ins, size_t bytes);
 /* Seals every open chunk of <ins> (flush timer, stop). */
 void sl_input_flush_chunks(struct sl_instance *ins, bool all);
 
-/* Idle flush: seals each open chunk of <ins> whose routed outputs can all
- * take a batch now and that is at least <min_age_ns> old (monotonic
- * <now_ns>).  Lowers *wait_ns to the time until a younger chunk
- * qualifies. */
-void sl_input_idle_seal(struct sl_instance *ins, int64_t now_ns,
-                        int64_t min_age_ns, int64_t *wait_ns);
+/* Idle flush: seals each open chunk of <ins> whose routed outputs are all
+ * in <hungry> (bit i: engine->outputs[i] can take a batch now) and that
+ * is at least <min_age_ns> old (monotonic <now_ns>).  Lowers *wait_ns to
+ * the time until a younger such chunk qualifies. */
+void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
+                        int64_t now_ns, int64_t min_age_ns, int64_t *wait_ns);
 
 /* Records were appended: schedule the idle check (cheap when scheduled). */
 static inline void sl_engine_idle_arm(struct sl_engine *e)

@@ -272,11 +272,11 @@ void sl_input_flush_chunks(struct sl_instance *ins, bool all)
     }
 }
 
-void sl_input_idle_seal(struct sl_instance *ins, int64_t now_ns,
-                        int64_t min_age_ns, int64_t *wait_ns)
+void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
+                        int64_t now_ns, int64_t min_age_ns, int64_t *wait_ns)
 {
     struct sl_engine *e = ins->engine;
-    size_t i = 0, k;
+    size_t i = 0;
     void *v;
 
     if (ins->stopped) {
@@ -286,19 +286,13 @@ void sl_input_idle_seal(struct sl_instance *ins, int64_t now_ns,
         struct sl_chunk *c = v;
         struct sl_route *r;
         int64_t age = now_ns - c->created_mono_ns;
-        bool ready = c->records > 0;
 
-        if (!ready) {
+        if (c->records == 0) {
             continue;
         }
         r = sl_engine_route(e, sl_str_make(c->tag, c->tag_len));
-        for (k = 0; ready && r != NULL && k < e->noutputs; k++) {
-            if (r->outputs & ((uint64_t)1 << k)) {
-                ready = sl_output_hungry(e->outputs[k]->out);
-            }
-        }
-        if (!ready) {
-            continue; /* the output's next acknowledgement checks again */
+        if (r != NULL && (r->outputs & ~hungry) != 0) {
+            continue; /* a busy output: its acknowledgement checks again */
         }
         if (age >= min_age_ns) {
             input_seal(ins, c);
