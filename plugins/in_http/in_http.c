@@ -966,18 +966,35 @@ static enum http_auth_result http_auth(struct http_req *r,
 
 /* ---- request bodies ---- */
 
+/* Makes room for element <n> of array <v> of <size>-byte elements, whose
+ * capacity is *<cap> (doubled when full, <first> at first).  Returns the
+ * array, perhaps moved, with *<cap> updated; or NULL when out of memory,
+ * leaving <v> and *<cap> as they were. */
+static void *http_grow(void *v, size_t n, size_t *cap, size_t size,
+                       size_t first)
+{
+    size_t c = *cap ? *cap * 2 : first;
+    void *nv;
+
+    if (n < *cap) {
+        return v;
+    }
+    nv = sl_realloc(v, c * size);
+    if (nv != NULL) {
+        *cap = c;
+    }
+    return nv;
+}
+
 static int http_recs_push(struct in_http_ctx *ctx, const struct http_rec *rec)
 {
-    if (ctx->nrecs == ctx->recs_cap) {
-        size_t cap = ctx->recs_cap ? ctx->recs_cap * 2 : 256;
-        struct http_rec *v = sl_realloc(ctx->recs, cap * sizeof(*v));
+    struct http_rec *v =
+        http_grow(ctx->recs, ctx->nrecs, &ctx->recs_cap, sizeof(*v), 256);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ctx->recs = v;
-        ctx->recs_cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ctx->recs = v;
     ctx->recs[ctx->nrecs++] = *rec;
     return SL_OK;
 }
@@ -1194,16 +1211,13 @@ static const char *const bulk_actions[] = { "index", "create", "update",
 
 static int bulk_items_push(struct in_http_ctx *ctx, const struct bulk_item *it)
 {
-    if (ctx->nitems == ctx->items_cap) {
-        size_t cap = ctx->items_cap ? ctx->items_cap * 2 : 256;
-        struct bulk_item *v = sl_realloc(ctx->items, cap * sizeof(*v));
+    struct bulk_item *v =
+        http_grow(ctx->items, ctx->nitems, &ctx->items_cap, sizeof(*v), 256);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ctx->items = v;
-        ctx->items_cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ctx->items = v;
     ctx->items[ctx->nitems++] = *it;
     return SL_OK;
 }
@@ -1640,22 +1654,20 @@ static struct hec_channel *hec_channel_get(struct in_http_ctx *ctx,
  * the request's records were appended (and committed). */
 static int hec_ack_issue(struct hec_channel *ch, uint64_t mark, uint64_t *id)
 {
-    if (ch->n == ch->cap) {
-        size_t cap = ch->cap ? ch->cap * 2 : 64;
-        uint64_t *v = sl_realloc(ch->pending, cap * sizeof(*v));
-        uint64_t *m;
+    size_t cap = ch->cap;
+    uint64_t *v = http_grow(ch->pending, ch->n, &cap, sizeof(*v), 64);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ch->pending = v;
-        m = sl_realloc(ch->marks, cap * sizeof(*m));
-        if (m == NULL) {
-            return SL_ENOMEM;
-        }
-        ch->marks = m;
-        ch->cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ch->pending = v;
+    cap = ch->cap; /* both arrays grow to the same capacity */
+    v = http_grow(ch->marks, ch->n, &cap, sizeof(*v), 64);
+    if (v == NULL) {
+        return SL_ENOMEM;
+    }
+    ch->marks = v;
+    ch->cap = cap;
     *id = ch->next++;
     ch->marks[ch->n] = mark;
     ch->pending[ch->n++] = *id;
@@ -2041,20 +2053,16 @@ static struct bufferevent *http_on_bev(struct event_base *base, void *arg)
     struct in_http_ctx *ctx = arg;
     struct bufferevent *bev =
         sl_listener_bev(base, ctx->ssl_ctx, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent **v;
 
     if (bev == NULL) {
         return NULL;
     }
-    if (ctx->nadopt == ctx->adopt_cap) {
-        size_t cap = ctx->adopt_cap ? ctx->adopt_cap * 2 : 16;
-        struct bufferevent **v = sl_realloc(ctx->adopt, cap * sizeof(*v));
-
-        if (v == NULL) {
-            return bev; /* not counted; still served */
-        }
-        ctx->adopt = v;
-        ctx->adopt_cap = cap;
+    v = http_grow(ctx->adopt, ctx->nadopt, &ctx->adopt_cap, sizeof(*v), 16);
+    if (v == NULL) {
+        return bev; /* not counted; still served */
     }
+    ctx->adopt = v;
     ctx->adopt[ctx->nadopt++] = bev;
     event_active(ctx->adopt_ev, EV_READ, 0);
     return bev;
