@@ -33,12 +33,7 @@
  *
  * Threads: everything runs on the main loop.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,16 +46,15 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <zlib.h>
 
+#include "sluice/listener.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
@@ -535,19 +529,12 @@ static const char *const in_http_codes[] = { "200", "201", "204", NULL };
 static const int in_http_code_values[] = { 200, 201, 204 };
 
 struct in_http_conf {
-    char *listen;
-    int64_t port;
-    char *port_file;
+    struct sl_listener_conf listener;
     bool tag_from_path;
     uint64_t max_body_size;
-    int64_t max_connections;
-    int64_t idle_timeout;
     char *auth_token;
     bool tls;
-    char *tls_cert_file;
-    char *tls_key_file;
-    char *tls_ca_file;
-    bool tls_verify_client;
+    struct sl_listener_tls_conf tls_srv;
     int successful_response_code;
     bool es_compat;
     char *es_version;
@@ -564,7 +551,7 @@ static const struct sl_option in_http_options[] = {
     { .name = "listen",
       .type = SL_OPT_STR,
       .def = "127.0.0.1",
-      C(listen),
+      C(listener.listen),
       .desc = "Address to listen on. The default accepts local clients "
               "only; use 0.0.0.0 or :: for every interface." },
     { .name = "port",
@@ -572,13 +559,9 @@ static const struct sl_option in_http_options[] = {
       .def = "9880",
       .min = 0,
       .max = 65535,
-      C(port),
+      C(listener.port),
       .desc = "TCP port. 0 picks a free port (see port_file)." },
-    { .name = "port_file",
-      .type = SL_OPT_STR,
-      C(port_file),
-      .desc = "File the bound port is written to once listening, for "
-              "port 0." },
+    SL_LISTENER_PORT_FILE_OPTION(struct in_http_conf, listener),
     { .name = "tag_from_path",
       .type = SL_OPT_BOOL,
       .def = "on",
@@ -600,7 +583,7 @@ static const struct sl_option in_http_options[] = {
       .def = "1024",
       .min = 1,
       .max = 65536,
-      C(max_connections),
+      C(listener.max_connections),
       .desc = "Most connections at once. Connections above it are closed "
               "at once and counted in "
               "sluice_input_rejected_connections_total." },
@@ -609,7 +592,7 @@ static const struct sl_option in_http_options[] = {
       .def = "60s",
       .min = 1000,
       .max = INT64_C(86400000),
-      C(idle_timeout),
+      C(listener.idle_timeout),
       .desc = "A connection idle (or stuck in a request) for this long is "
               "closed. Whole seconds." },
     { .name = "auth.token",
@@ -624,24 +607,7 @@ static const struct sl_option in_http_options[] = {
       .def = "off",
       C(tls),
       .desc = "Serve HTTPS; needs tls.cert_file and tls.key_file." },
-    { .name = "tls.cert_file",
-      .type = SL_OPT_STR,
-      C(tls_cert_file),
-      .desc = "Server certificate chain (PEM)." },
-    { .name = "tls.key_file",
-      .type = SL_OPT_STR,
-      C(tls_key_file),
-      .desc = "Private key (PEM) of the server certificate." },
-    { .name = "tls.ca_file",
-      .type = SL_OPT_STR,
-      C(tls_ca_file),
-      .desc = "CA certificates (PEM) that client certificates must chain "
-              "to, with tls.verify_client." },
-    { .name = "tls.verify_client",
-      .type = SL_OPT_BOOL,
-      .def = "off",
-      C(tls_verify_client),
-      .desc = "Require a client certificate signed by tls.ca_file." },
+    SL_LISTENER_TLS_OPTIONS(struct in_http_conf, tls_srv, ""),
     { .name = "successful_response_code",
       .type = SL_OPT_ENUM,
       .def = "201",
@@ -1000,18 +966,35 @@ static enum http_auth_result http_auth(struct http_req *r,
 
 /* ---- request bodies ---- */
 
+/* Makes room for element <n> of array <v> of <size>-byte elements, whose
+ * capacity is *<cap> (doubled when full, <first> at first).  Returns the
+ * array, perhaps moved, with *<cap> updated; or NULL when out of memory,
+ * leaving <v> and *<cap> as they were. */
+static void *http_grow(void *v, size_t n, size_t *cap, size_t size,
+                       size_t first)
+{
+    size_t c = *cap ? *cap * 2 : first;
+    void *nv;
+
+    if (n < *cap) {
+        return v;
+    }
+    nv = sl_realloc(v, c * size);
+    if (nv != NULL) {
+        *cap = c;
+    }
+    return nv;
+}
+
 static int http_recs_push(struct in_http_ctx *ctx, const struct http_rec *rec)
 {
-    if (ctx->nrecs == ctx->recs_cap) {
-        size_t cap = ctx->recs_cap ? ctx->recs_cap * 2 : 256;
-        struct http_rec *v = sl_realloc(ctx->recs, cap * sizeof(*v));
+    struct http_rec *v =
+        http_grow(ctx->recs, ctx->nrecs, &ctx->recs_cap, sizeof(*v), 256);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ctx->recs = v;
-        ctx->recs_cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ctx->recs = v;
     ctx->recs[ctx->nrecs++] = *rec;
     return SL_OK;
 }
@@ -1228,16 +1211,13 @@ static const char *const bulk_actions[] = { "index", "create", "update",
 
 static int bulk_items_push(struct in_http_ctx *ctx, const struct bulk_item *it)
 {
-    if (ctx->nitems == ctx->items_cap) {
-        size_t cap = ctx->items_cap ? ctx->items_cap * 2 : 256;
-        struct bulk_item *v = sl_realloc(ctx->items, cap * sizeof(*v));
+    struct bulk_item *v =
+        http_grow(ctx->items, ctx->nitems, &ctx->items_cap, sizeof(*v), 256);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ctx->items = v;
-        ctx->items_cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ctx->items = v;
     ctx->items[ctx->nitems++] = *it;
     return SL_OK;
 }
@@ -1674,22 +1654,20 @@ static struct hec_channel *hec_channel_get(struct in_http_ctx *ctx,
  * the request's records were appended (and committed). */
 static int hec_ack_issue(struct hec_channel *ch, uint64_t mark, uint64_t *id)
 {
-    if (ch->n == ch->cap) {
-        size_t cap = ch->cap ? ch->cap * 2 : 64;
-        uint64_t *v = sl_realloc(ch->pending, cap * sizeof(*v));
-        uint64_t *m;
+    size_t cap = ch->cap;
+    uint64_t *v = http_grow(ch->pending, ch->n, &cap, sizeof(*v), 64);
 
-        if (v == NULL) {
-            return SL_ENOMEM;
-        }
-        ch->pending = v;
-        m = sl_realloc(ch->marks, cap * sizeof(*m));
-        if (m == NULL) {
-            return SL_ENOMEM;
-        }
-        ch->marks = m;
-        ch->cap = cap;
+    if (v == NULL) {
+        return SL_ENOMEM;
     }
+    ch->pending = v;
+    cap = ch->cap; /* both arrays grow to the same capacity */
+    v = http_grow(ch->marks, ch->n, &cap, sizeof(*v), 64);
+    if (v == NULL) {
+        return SL_ENOMEM;
+    }
+    ch->marks = v;
+    ch->cap = cap;
     *id = ch->next++;
     ch->marks[ch->n] = mark;
     ch->pending[ch->n++] = *id;
@@ -2057,12 +2035,8 @@ static void http_on_adopt(evutil_socket_t fd, short what, void *arg)
         if (evcon == NULL) {
             continue;
         }
-        if (ctx->nconns >= (size_t)ctx->conf->max_connections) {
-            sl_metric_add(ctx->m_rejected, 1);
-            sl_log_warn(ctx->ins,
-                        "max_connections (%" PRId64 ") reached: "
-                        "closing a new connection",
-                        ctx->conf->max_connections);
+        if (!sl_listener_admit(ctx->ins, &ctx->conf->listener, ctx->nconns,
+                               ctx->m_rejected)) {
             evhttp_connection_free(evcon);
             continue;
         }
@@ -2077,181 +2051,21 @@ static void http_on_adopt(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *http_on_bev(struct event_base *base, void *arg)
 {
     struct in_http_ctx *ctx = arg;
-    struct bufferevent *bev;
-    SSL *ssl;
+    struct bufferevent *bev =
+        sl_listener_bev(base, ctx->ssl_ctx, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent **v;
 
-    if (ctx->ssl_ctx != NULL) {
-        ssl = SSL_new(ctx->ssl_ctx);
-        bev = ssl == NULL
-                  ? NULL
-                  : bufferevent_openssl_socket_new(base, -1, ssl,
-                                                   BUFFEREVENT_SSL_ACCEPTING,
-                                                   BEV_OPT_CLOSE_ON_FREE);
-    } else {
-        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
     if (bev == NULL) {
         return NULL;
     }
-    if (ctx->nadopt == ctx->adopt_cap) {
-        size_t cap = ctx->adopt_cap ? ctx->adopt_cap * 2 : 16;
-        struct bufferevent **v = sl_realloc(ctx->adopt, cap * sizeof(*v));
-
-        if (v == NULL) {
-            return bev; /* not counted; still served */
-        }
-        ctx->adopt = v;
-        ctx->adopt_cap = cap;
+    v = http_grow(ctx->adopt, ctx->nadopt, &ctx->adopt_cap, sizeof(*v), 16);
+    if (v == NULL) {
+        return bev; /* not counted; still served */
     }
+    ctx->adopt = v;
     ctx->adopt[ctx->nadopt++] = bev;
     event_active(ctx->adopt_ev, EV_READ, 0);
     return bev;
-}
-
-/* ---- sockets and TLS ---- */
-
-static int http_write_port(const char *path, int port, struct sl_err *err)
-{
-    char tmp[4096];
-    char text[16];
-    int n = snprintf(text, sizeof(text), "%d\n", port);
-    int fd;
-    int rc = SL_OK;
-
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        return sl_err_set(err, SL_EINVAL, "port_file path is too long");
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = sl_rc_from_errno(errno);
-        return sl_err_set(err, rc, "cannot write port_file %s: %s", path,
-                          sl_strerror(rc));
-    }
-    if (write(fd, text, (size_t)n) != n) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (close(fd) != 0 && rc == SL_OK) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (rc == SL_OK && rename(tmp, path) != 0) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (rc != SL_OK) {
-        unlink(tmp);
-        return sl_err_set(err, rc, "cannot write port_file %s: %s", path,
-                          sl_strerror(rc));
-    }
-    return SL_OK;
-}
-
-/* Reports the bound port in the log and the port file. */
-static int http_bound(struct in_http_ctx *ctx, int fd, struct sl_err *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    int port = 0;
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-    }
-    sl_log_info(ctx->ins, "listening on %s port %d (%s)", ctx->conf->listen,
-                port, ctx->ssl_ctx != NULL ? "https" : "http");
-    if (ctx->conf->port_file == NULL) {
-        return SL_OK;
-    }
-    return http_write_port(ctx->conf->port_file, port, err);
-}
-
-/* Creates, binds and listens on the TCP socket. */
-static int http_socket(struct in_http_ctx *ctx, int *out, struct sl_err *err)
-{
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                              .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_STREAM };
-    struct addrinfo *ai = NULL;
-    char port[16];
-    int one = 1;
-    int fd;
-    int rc;
-
-    snprintf(port, sizeof(port), "%" PRId64, ctx->conf->port);
-    rc = getaddrinfo(ctx->conf->listen, port, &hints, &ai);
-    if (rc != 0) {
-        return sl_err_set(err, SL_ECONFIG, "cannot resolve listen '%s': %s",
-                          ctx->conf->listen, gai_strerror(rc));
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = sl_rc_from_errno(errno);
-        goto fail;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        listen(fd, HTTP_BACKLOG) != 0) {
-        rc = sl_rc_from_errno(errno);
-        close(fd);
-        goto fail;
-    }
-    freeaddrinfo(ai);
-    *out = fd;
-    return SL_OK;
-fail:
-    freeaddrinfo(ai);
-    return sl_err_set(err, rc, "cannot listen on %s port %" PRId64 ": %s",
-                      ctx->conf->listen, ctx->conf->port, sl_strerror(rc));
-}
-
-static int http_ssl_fail(struct sl_err *err, const char *what, const char *file)
-{
-    char e[256];
-
-    ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-    ERR_clear_error();
-    return sl_err_set(err, SL_ECONFIG, "%s '%s': %s", what,
-                      file != NULL ? file : "", e);
-}
-
-static int http_ssl_init(struct in_http_ctx *ctx, struct sl_err *err)
-{
-    const struct in_http_conf *c = ctx->conf;
-    SSL_CTX *s;
-
-    if (c->tls_cert_file == NULL || c->tls_key_file == NULL) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "tls needs tls.cert_file and tls.key_file");
-    }
-    if (c->tls_verify_client && c->tls_ca_file == NULL) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "tls.verify_client needs tls.ca_file");
-    }
-    s = SSL_CTX_new(TLS_server_method());
-    if (s == NULL) {
-        return http_ssl_fail(err, "cannot create the TLS context", NULL);
-    }
-    ctx->ssl_ctx = s;
-    SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(s, c->tls_cert_file) != 1) {
-        return http_ssl_fail(err, "cannot load tls.cert_file",
-                             c->tls_cert_file);
-    }
-    if (SSL_CTX_use_PrivateKey_file(s, c->tls_key_file, SSL_FILETYPE_PEM) !=
-            1 ||
-        SSL_CTX_check_private_key(s) != 1) {
-        return http_ssl_fail(err, "cannot use tls.key_file", c->tls_key_file);
-    }
-    if (c->tls_ca_file != NULL &&
-        SSL_CTX_load_verify_locations(s, c->tls_ca_file, NULL) != 1) {
-        return http_ssl_fail(err, "cannot load tls.ca_file", c->tls_ca_file);
-    }
-    if (c->tls_verify_client) {
-        SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           NULL);
-    }
-    return SL_OK;
 }
 
 /* ---- life cycle ---- */
@@ -2309,7 +2123,7 @@ static int http_check_conf(struct in_http_ctx *ctx, struct sl_err *err)
         return sl_err_set(err, SL_ECONFIG, "auth.token is empty");
     }
     if (c->tls) {
-        return http_ssl_init(ctx, err);
+        return sl_listener_tls_create(&c->tls_srv, "tls", &ctx->ssl_ctx, err);
     }
     return SL_OK;
 }
@@ -2347,7 +2161,7 @@ static int in_http_init(struct sl_instance *ins, void *conf, struct sl_err *err)
 static int http_server(struct in_http_ctx *ctx, int fd, struct sl_err *err)
 {
     struct event_base *base = sl_instance_base(ctx->ins);
-    struct timeval tv = { .tv_sec = ctx->conf->idle_timeout / 1000 };
+    struct timeval tv = { .tv_sec = ctx->conf->listener.idle_timeout / 1000 };
 
     ctx->adopt_ev = event_new(base, -1, 0, http_on_adopt, ctx);
     ctx->http = evhttp_new(base);
@@ -2376,12 +2190,14 @@ static void in_http_stop(struct sl_instance *ins);
 static int in_http_start(struct sl_instance *ins, struct sl_err *err)
 {
     struct in_http_ctx *ctx = sl_instance_ctx(ins);
+    const struct sl_listener_conf *lc = &ctx->conf->listener;
     int fd = -1;
     int rc;
 
-    rc = http_socket(ctx, &fd, err);
+    rc = sl_listener_open(lc, SOCK_STREAM, HTTP_BACKLOG, &fd, err);
     if (rc == SL_OK) {
-        rc = http_bound(ctx, fd, err);
+        rc = sl_listener_announce(ins, lc, fd,
+                                  ctx->ssl_ctx != NULL ? "https" : "http", err);
         if (rc != SL_OK) {
             close(fd);
         }

@@ -34,12 +34,7 @@
  * Threads: everything runs on the main loop.  Never blocks, except for
  * the name lookup of "listen" at start.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +54,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "sluice/listener.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
@@ -384,18 +380,11 @@ static const char *const in_syslog_modes[] = { "udp",        "tcp",
 
 struct in_syslog_conf {
     int mode;
-    char *listen;
-    int64_t port;
-    char *port_file;
+    struct sl_listener_conf listener;
     char *path;
     char *unix_perm;
     uint64_t max_message_size;
-    int64_t max_connections;
-    int64_t idle_timeout;
-    char *tls_cert_file;
-    char *tls_key_file;
-    char *tls_ca_file;
-    bool tls_verify_client;
+    struct sl_listener_tls_conf tls_srv;
     uint64_t receive_buffer_size;
 };
 
@@ -411,7 +400,7 @@ static const struct sl_option in_syslog_options[] = {
     { .name = "listen",
       .type = SL_OPT_STR,
       .def = "127.0.0.1",
-      C(listen),
+      C(listener.listen),
       .desc = "Address to listen on for udp, tcp and tls. The default "
               "accepts local senders only; use 0.0.0.0 or :: for every "
               "interface." },
@@ -420,14 +409,10 @@ static const struct sl_option in_syslog_options[] = {
       .def = "5140",
       .min = 0,
       .max = 65535,
-      C(port),
+      C(listener.port),
       .desc = "Port for udp, tcp and tls. 0 picks a free port (see "
               "port_file)." },
-    { .name = "port_file",
-      .type = SL_OPT_STR,
-      C(port_file),
-      .desc = "File the bound port is written to once listening, for "
-              "port 0." },
+    SL_LISTENER_PORT_FILE_OPTION(struct in_syslog_conf, listener),
     { .name = "path",
       .type = SL_OPT_STR,
       C(path),
@@ -454,7 +439,7 @@ static const struct sl_option in_syslog_options[] = {
       .def = "256",
       .min = 1,
       .max = 65536,
-      C(max_connections),
+      C(listener.max_connections),
       .desc = "Most stream connections at once. Connections above it are "
               "closed at once and counted in "
               "sluice_input_rejected_connections_total." },
@@ -463,27 +448,10 @@ static const struct sl_option in_syslog_options[] = {
       .def = "5m",
       .min = 0,
       .max = INT64_C(86400000),
-      C(idle_timeout),
+      C(listener.idle_timeout),
       .desc = "A stream connection that sends nothing for this long is "
               "closed. 0 disables the timeout." },
-    { .name = "tls.cert_file",
-      .type = SL_OPT_STR,
-      C(tls_cert_file),
-      .desc = "Server certificate chain (PEM) for mode tls." },
-    { .name = "tls.key_file",
-      .type = SL_OPT_STR,
-      C(tls_key_file),
-      .desc = "Private key (PEM) of the server certificate for mode tls." },
-    { .name = "tls.ca_file",
-      .type = SL_OPT_STR,
-      C(tls_ca_file),
-      .desc = "CA certificates (PEM) that client certificates must chain "
-              "to, with tls.verify_client." },
-    { .name = "tls.verify_client",
-      .type = SL_OPT_BOOL,
-      .def = "off",
-      C(tls_verify_client),
-      .desc = "Require a client certificate signed by tls.ca_file." },
+    SL_LISTENER_TLS_OPTIONS(struct in_syslog_conf, tls_srv, " for mode tls"),
     { .name = "receive_buffer_size",
       .type = SL_OPT_SIZE,
       .def = "0",
@@ -828,28 +796,12 @@ static void syslog_conn_on_event(struct bufferevent *bev, short what, void *arg)
     syslog_conn_close(c);
 }
 
-static struct bufferevent *syslog_conn_bev(struct in_syslog_ctx *ctx,
-                                           evutil_socket_t fd)
-{
-    struct event_base *base = sl_instance_base(ctx->ins);
-    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    SSL *ssl;
-
-    if (ctx->ssl_ctx == NULL) {
-        return bufferevent_socket_new(base, fd, opts);
-    }
-    ssl = SSL_new(ctx->ssl_ctx);
-    if (ssl == NULL) {
-        return NULL;
-    }
-    return bufferevent_openssl_socket_new(base, fd, ssl,
-                                          BUFFEREVENT_SSL_ACCEPTING, opts);
-}
-
 /* Sets up a new connection; false when it could not (fd not closed). */
 static bool syslog_conn_open(struct in_syslog_ctx *ctx, evutil_socket_t fd)
 {
     struct syslog_conn *c = sl_calloc(1, sizeof(*c));
+    struct event_base *base = sl_instance_base(ctx->ins);
+    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     struct timeval tv;
 
     if (c == NULL) {
@@ -857,7 +809,8 @@ static bool syslog_conn_open(struct in_syslog_ctx *ctx, evutil_socket_t fd)
     }
     c->ctx = ctx;
     c->fr = sl_syslog_framer_create((size_t)ctx->conf->max_message_size);
-    c->bev = c->fr != NULL ? syslog_conn_bev(ctx, fd) : NULL;
+    c->bev =
+        c->fr != NULL ? sl_listener_bev(base, ctx->ssl_ctx, fd, opts) : NULL;
     if (c->bev == NULL) {
         sl_syslog_framer_destroy(c->fr);
         sl_free(c);
@@ -870,9 +823,9 @@ static bool syslog_conn_open(struct in_syslog_ctx *ctx, evutil_socket_t fd)
      * mean far fewer callbacks for a busy sender (the high watermark still
      * bounds what is buffered). */
     bufferevent_set_max_single_read(c->bev, 256 * 1024);
-    if (ctx->conf->idle_timeout > 0) {
-        tv.tv_sec = ctx->conf->idle_timeout / 1000;
-        tv.tv_usec = (ctx->conf->idle_timeout % 1000) * 1000;
+    if (ctx->conf->listener.idle_timeout > 0) {
+        tv.tv_sec = ctx->conf->listener.idle_timeout / 1000;
+        tv.tv_usec = (ctx->conf->listener.idle_timeout % 1000) * 1000;
         bufferevent_set_timeouts(c->bev, &tv, NULL);
     }
     c->next = ctx->conns;
@@ -896,12 +849,8 @@ static void syslog_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     (void)l;
     (void)sa;
     (void)salen;
-    if (ctx->nconns >= (size_t)ctx->conf->max_connections) {
-        sl_metric_add(ctx->m_rejected, 1);
-        sl_log_warn(ctx->ins,
-                    "max_connections (%" PRId64 ") reached: "
-                    "closing a new connection",
-                    ctx->conf->max_connections);
+    if (!sl_listener_admit(ctx->ins, &ctx->conf->listener, ctx->nconns,
+                           ctx->m_rejected)) {
         evutil_closesocket(fd);
         return;
     }
@@ -912,62 +861,6 @@ static void syslog_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 /* ---- sockets ---- */
-
-static int syslog_write_port(const char *path, int port, struct sl_err *err)
-{
-    char tmp[4096];
-    char text[16];
-    int n = snprintf(text, sizeof(text), "%d\n", port);
-    int fd;
-    int rc = SL_OK;
-
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        return sl_err_set(err, SL_EINVAL, "port_file path is too long");
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = sl_rc_from_errno(errno);
-        return sl_err_set(err, rc, "cannot write port_file %s: %s", path,
-                          sl_strerror(rc));
-    }
-    if (write(fd, text, (size_t)n) != n) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (close(fd) != 0 && rc == SL_OK) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (rc == SL_OK && rename(tmp, path) != 0) {
-        rc = sl_rc_from_errno(errno);
-    }
-    if (rc != SL_OK) {
-        unlink(tmp);
-        return sl_err_set(err, rc, "cannot write port_file %s: %s", path,
-                          sl_strerror(rc));
-    }
-    return SL_OK;
-}
-
-/* Reports the bound port in the log and the port file. */
-static int syslog_bound(struct in_syslog_ctx *ctx, int fd, struct sl_err *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    int port = 0;
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-    }
-    sl_log_info(ctx->ins, "listening on %s port %d (%s)", ctx->conf->listen,
-                port, in_syslog_modes[ctx->conf->mode]);
-    if (ctx->conf->port_file == NULL) {
-        return SL_OK;
-    }
-    return syslog_write_port(ctx->conf->port_file, port, err);
-}
 
 static void syslog_rcvbuf(struct in_syslog_ctx *ctx, int fd)
 {
@@ -981,46 +874,19 @@ static void syslog_rcvbuf(struct in_syslog_ctx *ctx, int fd)
     }
 }
 
-/* Creates, binds (and for streams, listens on) an inet socket. */
+/* Creates, binds (and for streams, listens on) an inet socket, and
+ * announces it. */
 static int syslog_socket_inet(struct in_syslog_ctx *ctx, int type, int *out,
                               struct sl_err *err)
 {
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                              .ai_family = AF_UNSPEC,
-                              .ai_socktype = type };
-    struct addrinfo *ai = NULL;
-    char port[16];
-    int one = 1;
-    int fd;
-    int rc;
+    const struct sl_listener_conf *lc = &ctx->conf->listener;
+    int rc = sl_listener_open(lc, type, SYSLOG_BACKLOG, out, err);
 
-    snprintf(port, sizeof(port), "%" PRId64, ctx->conf->port);
-    rc = getaddrinfo(ctx->conf->listen, port, &hints, &ai);
-    if (rc != 0) {
-        return sl_err_set(err, SL_ECONFIG, "cannot resolve listen '%s': %s",
-                          ctx->conf->listen, gai_strerror(rc));
+    if (rc != SL_OK) {
+        return rc;
     }
-    fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = sl_rc_from_errno(errno);
-        goto fail;
-    }
-    if (type == SOCK_STREAM) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    }
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        (type == SOCK_STREAM && listen(fd, SYSLOG_BACKLOG) != 0)) {
-        rc = sl_rc_from_errno(errno);
-        close(fd);
-        goto fail;
-    }
-    freeaddrinfo(ai);
-    *out = fd;
-    return syslog_bound(ctx, fd, err);
-fail:
-    freeaddrinfo(ai);
-    return sl_err_set(err, rc, "cannot listen on %s port %" PRId64 ": %s",
-                      ctx->conf->listen, ctx->conf->port, sl_strerror(rc));
+    return sl_listener_announce(ctx->ins, lc, *out,
+                                in_syslog_modes[ctx->conf->mode], err);
 }
 
 /* Removes a stale socket file at <path>; refuses any other file. */
@@ -1095,59 +961,6 @@ static int syslog_socket(struct in_syslog_ctx *ctx, int *fd, struct sl_err *err)
     return syslog_socket_inet(ctx, type, fd, err);
 }
 
-/* ---- TLS ---- */
-
-static int syslog_ssl_fail(struct sl_err *err, const char *what,
-                           const char *file)
-{
-    char e[256];
-
-    ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-    ERR_clear_error();
-    return sl_err_set(err, SL_ECONFIG, "%s '%s': %s", what,
-                      file != NULL ? file : "", e);
-}
-
-static int syslog_ssl_init(struct in_syslog_ctx *ctx, struct sl_err *err)
-{
-    const struct in_syslog_conf *c = ctx->conf;
-    SSL_CTX *s;
-
-    if (c->tls_cert_file == NULL || c->tls_key_file == NULL) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "mode tls needs tls.cert_file and "
-                          "tls.key_file");
-    }
-    if (c->tls_verify_client && c->tls_ca_file == NULL) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "tls.verify_client needs tls.ca_file");
-    }
-    s = SSL_CTX_new(TLS_server_method());
-    if (s == NULL) {
-        return syslog_ssl_fail(err, "cannot create the TLS context", NULL);
-    }
-    ctx->ssl_ctx = s;
-    SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(s, c->tls_cert_file) != 1) {
-        return syslog_ssl_fail(err, "cannot load tls.cert_file",
-                               c->tls_cert_file);
-    }
-    if (SSL_CTX_use_PrivateKey_file(s, c->tls_key_file, SSL_FILETYPE_PEM) !=
-            1 ||
-        SSL_CTX_check_private_key(s) != 1) {
-        return syslog_ssl_fail(err, "cannot use tls.key_file", c->tls_key_file);
-    }
-    if (c->tls_ca_file != NULL &&
-        SSL_CTX_load_verify_locations(s, c->tls_ca_file, NULL) != 1) {
-        return syslog_ssl_fail(err, "cannot load tls.ca_file", c->tls_ca_file);
-    }
-    if (c->tls_verify_client) {
-        SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           NULL);
-    }
-    return SL_OK;
-}
-
 /* ---- life cycle ---- */
 
 static int syslog_check_conf(struct in_syslog_ctx *ctx, struct sl_err *err)
@@ -1178,7 +991,8 @@ static int syslog_check_conf(struct in_syslog_ctx *ctx, struct sl_err *err)
     }
     ctx->perm = (mode_t)perm;
     if (c->mode == SYSLOG_TLS) {
-        return syslog_ssl_init(ctx, err);
+        return sl_listener_tls_create(&c->tls_srv, "mode tls", &ctx->ssl_ctx,
+                                      err);
     }
     return SL_OK;
 }
