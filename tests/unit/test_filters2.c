@@ -481,9 +481,11 @@ static void test_throttle_refill(void **state)
     double allowed;
 
     (void)state;
-    /* 100/s with burst 1 for ~0.3 s: 1 + 100 per second of what actually
-     * elapsed (measured, so a descheduled test does not fail), give or
-     * take the refill in progress at either end. */
+    /* 100/s with burst 1 for ~0.3 s: never more than 1 + 100 per second
+     * of what actually elapsed (measured), give or take the refill in
+     * progress at either end.  Fewer when the test is descheduled (burst
+     * 1 keeps only one token through a pause), but the bucket must
+     * refill: well above the burst. */
     ins = make(&sl_plugin_filter_throttle, "{rate: 100, burst: 1}");
     sl_buf_init(&out, 0);
     start = sl_time_mono_ns();
@@ -495,7 +497,8 @@ static void test_throttle_refill(void **state)
     allowed = 1.0 + 100.0 * (double)(now - start) / 1e9;
     print_message("passed %d in %.3f s at 100/s (allowed %.1f)\n", passed,
                   (double)(now - start) / 1e9, allowed);
-    assert_true(passed >= (int)allowed - 2 && passed <= (int)allowed + 1);
+    assert_true(passed <= (int)allowed + 1);
+    assert_true(passed >= 10);
     sl_buf_fini(&out);
     sl_instance_destroy(ins);
 }
