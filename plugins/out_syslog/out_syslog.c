@@ -25,23 +25,17 @@
  * them, and a retried batch may be delivered twice.  UDP gives no
  * confirmation at all.
  *
+ * The connection, TLS and batch-in-flight mechanics are the shared
+ * connector (sluice/connector.h); this file adds the confirmation.
+ *
  * Threads: init/exit on the main thread; everything else on the worker's
  * own loop (sl_worker_base).  The instance context is read-only after
  * init; each worker has its own arena and buffers.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice/connector.h"
 #include "sluice/plugin.h"
 #include "sluice/banned.h"
 
@@ -66,8 +61,7 @@ enum syslog_framing { SYSLOG_OCTET, SYSLOG_LF };
 
 struct out_syslog_conf {
     int mode;
-    char *host;
-    int64_t port;
+    struct sl_connector_conf conn;
     int syslog_format;
     int framing;
     uint64_t max_size;
@@ -81,14 +75,7 @@ struct out_syslog_conf {
     char *msgid_key;
     struct sl_strlist sd_keys;
     char *message_key;
-    bool tls_verify;
-    char *tls_ca_file;
-    char *tls_crt_file;
-    char *tls_key_file;
-    char *tls_vhost;
-    int64_t connect_timeout; /* ms */
-    int64_t write_timeout;   /* ms */
-    int64_t confirm_after;   /* ms */
+    int64_t confirm_after; /* ms */
 };
 
 /* A record field named by a key option; unset when acc.n == 0. */
@@ -114,9 +101,7 @@ struct syslog_fmt {
 struct out_syslog {
     const struct out_syslog_conf *conf;
     struct syslog_fmt fmt;
-    SSL_CTX *ssl_ctx;
-    const char *tls_name;
-    bool tls_name_is_ip;
+    struct sl_connector *connector;
     struct sl_metric *m_truncated;
 };
 
@@ -129,21 +114,13 @@ struct syslog_scratch {
 
 struct out_syslog_worker {
     const struct out_syslog *s;
-    struct sl_instance *ins;
-    struct event_base *base;
     struct syslog_scratch sc;
     struct sl_buf out;
     int udp_fd;
-    struct evdns_base *dns;
-    struct bufferevent *bev;
-    bool connected;
+    struct sl_connector_conn *conn;
     struct event *confirm_timer;
     int64_t drained_ns; /* when the output buffer reached the kernel */
     int64_t acked_ns;   /* when the peer acknowledged every byte */
-    struct sl_batch *pending;
-    bool in_flush;
-    bool early_done;
-    enum sl_flush_result early_result;
 };
 
 static const char *const syslog_modes[] = { "udp", "tcp", "tls", NULL };
@@ -168,14 +145,14 @@ static const struct sl_option out_syslog_options[] = {
     { .name = "host",
       .type = SL_OPT_STR,
       .def = "127.0.0.1",
-      SL_OPT_FIELD(struct out_syslog_conf, host),
+      SL_OPT_FIELD(struct out_syslog_conf, conn.host),
       .desc = "Host name or address of the syslog receiver." },
     { .name = "port",
       .type = SL_OPT_INT,
       .def = "514",
       .min = 1,
       .max = 65535,
-      SL_OPT_FIELD(struct out_syslog_conf, port),
+      SL_OPT_FIELD(struct out_syslog_conf, conn.port),
       .desc = "Port of the receiver (514 for udp and tcp, 6514 is usual for "
               "tls)." },
     { .name = "syslog_format",
@@ -253,46 +230,15 @@ static const struct sl_option out_syslog_options[] = {
       .desc = "Record key holding MSG (a string is sent as its bytes, other "
               "values as JSON). Unset, or missing from a record: the whole "
               "record as compact JSON." },
-    { .name = "tls.verify",
-      .type = SL_OPT_BOOL,
-      .def = "on",
-      SL_OPT_FIELD(struct out_syslog_conf, tls_verify),
-      .desc = "Verify the receiver's certificate chain and that it names "
-              "tls.vhost (or host)." },
-    { .name = "tls.ca_file",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_syslog_conf, tls_ca_file),
-      .desc = "PEM file of trusted CA certificates. Unset: the system's "
-              "default trust store." },
-    { .name = "tls.crt_file",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_syslog_conf, tls_crt_file),
-      .desc = "PEM client certificate for mutual TLS; needs tls.key_file." },
-    { .name = "tls.key_file",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_syslog_conf, tls_key_file),
-      .desc = "PEM private key of tls.crt_file." },
-    { .name = "tls.vhost",
-      .type = SL_OPT_STR,
-      SL_OPT_FIELD(struct out_syslog_conf, tls_vhost),
-      .desc = "Server name sent in SNI and checked in the certificate. "
-              "Unset: host." },
-    { .name = "connect_timeout",
-      .type = SL_OPT_TIME,
-      .def = "5s",
-      .min = 1,
-      .max = 3600 * 1000,
-      SL_OPT_FIELD(struct out_syslog_conf, connect_timeout),
-      .desc = "Give up a connection attempt (and retry the batch later) "
-              "after this long." },
-    { .name = "write_timeout",
-      .type = SL_OPT_TIME,
-      .def = "10s",
-      .min = 1,
-      .max = 3600 * 1000,
-      SL_OPT_FIELD(struct out_syslog_conf, write_timeout),
-      .desc = "Drop the connection and retry the batch when the receiver "
-              "takes or acknowledges no bytes for this long." },
+    SL_CONNECTOR_TLS_OPTIONS(
+        struct out_syslog_conf, conn,
+        "Verify the receiver's certificate chain and that it names "
+        "tls.vhost (or host).",
+        "PEM client certificate for mutual TLS; needs tls.key_file."),
+    SL_CONNECTOR_TIMEOUT_OPTIONS(
+        struct out_syslog_conf, conn,
+        "Drop the connection and retry the batch when the receiver "
+        "takes or acknowledges no bytes for this long."),
     { .name = "confirm_after",
       .type = SL_OPT_TIME,
       .def = "100ms",
@@ -765,7 +711,7 @@ int sl_out_syslog_format(struct sl_instance *ins, int64_t ts_ns,
  * worker thread, first flush only). */
 static int syslog_udp_open(struct out_syslog_worker *wk)
 {
-    const struct out_syslog_conf *c = wk->s->conf;
+    const struct sl_connector_conf *c = &wk->s->conf->conn;
     struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
     struct addrinfo *res = NULL, *ai;
     char port[16];
@@ -814,7 +760,7 @@ static int syslog_udp_send(struct out_syslog_worker *wk, const char *p,
         if (errno != EAGAIN && errno != ENOBUFS) {
             return sl_rc_from_errno(errno);
         }
-        if (poll(&pfd, 1, (int)wk->s->conf->write_timeout) <= 0) {
+        if (poll(&pfd, 1, (int)wk->s->conf->conn.write_timeout) <= 0) {
             return SL_ETIMEDOUT;
         }
     }
@@ -830,7 +776,7 @@ static enum sl_flush_result syslog_udp_flush(struct out_syslog_worker *wk,
 
     if (wk->udp_fd < 0 && syslog_udp_open(wk) != SL_OK) {
         sl_batch_set_error(b, "cannot resolve or reach %s:%" PRId64,
-                           wk->s->conf->host, wk->s->conf->port);
+                           wk->s->conf->conn.host, wk->s->conf->conn.port);
         return SL_FLUSH_RETRY;
     }
     sl_batch_iter_init(b, &it);
@@ -848,7 +794,7 @@ static enum sl_flush_result syslog_udp_flush(struct out_syslog_worker *wk,
         /* Datagrams already sent will be sent again: UDP is at most once
          * per attempt, and best effort overall. */
         sl_batch_set_error(b, "udp send to %s:%" PRId64 ": %s",
-                           wk->s->conf->host, wk->s->conf->port,
+                           wk->s->conf->conn.host, wk->s->conf->conn.port,
                            sl_strerror(rc));
         close(wk->udp_fd);
         wk->udp_fd = -1;
@@ -859,110 +805,10 @@ static enum sl_flush_result syslog_udp_flush(struct out_syslog_worker *wk,
 
 /* ---- TCP and TLS ---- */
 
-static struct timeval syslog_tv(int64_t ms)
-{
-    struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
-                          .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
-
-    return tv;
-}
-
-static void syslog_close(struct out_syslog_worker *wk)
-{
-    if (wk->bev != NULL) {
-        bufferevent_free(wk->bev);
-        wk->bev = NULL;
-    }
-    if (wk->confirm_timer != NULL) {
-        evtimer_del(wk->confirm_timer);
-    }
-    wk->connected = false;
-}
-
-static void syslog_complete(struct out_syslog_worker *wk,
-                            enum sl_flush_result r)
-{
-    struct sl_batch *b = wk->pending;
-
-    if (b == NULL) {
-        return;
-    }
-    wk->pending = NULL;
-    evtimer_del(wk->confirm_timer);
-    if (wk->in_flush) {
-        wk->early_done = true;
-        wk->early_result = r;
-        return;
-    }
-    sl_batch_done(b, r);
-}
-
-static void syslog_fail(struct out_syslog_worker *wk, const char *msg)
-{
-    if (wk->pending != NULL) {
-        sl_batch_set_error(wk->pending, "%s", msg);
-    } else {
-        sl_log_info(wk->ins, "%s", msg);
-    }
-    syslog_close(wk);
-    syslog_complete(wk, SL_FLUSH_RETRY);
-}
-
-static void syslog_describe(struct out_syslog_worker *wk, short what,
-                            char *msg, size_t len)
-{
-    const struct out_syslog_conf *c = wk->s->conf;
-    int err = EVUTIL_SOCKET_ERROR();
-    int dns = bufferevent_socket_get_dns_error(wk->bev);
-    unsigned long ssl =
-        wk->s->ssl_ctx != NULL ? bufferevent_get_openssl_error(wk->bev) : 0;
-    const char *stage = wk->connected ? "connection" : "connect";
-    char e[256];
-
-    if (what & BEV_EVENT_TIMEOUT) {
-        snprintf(msg, len, "%s to %s:%" PRId64 " timed out", stage, c->host,
-                 c->port);
-    } else if (what & BEV_EVENT_EOF) {
-        snprintf(msg, len, "%s:%" PRId64 " closed the connection", c->host,
-                 c->port);
-    } else if (dns != 0) {
-        snprintf(msg, len, "cannot resolve %s: %s", c->host,
-                 evutil_gai_strerror(dns));
-    } else if (ssl != 0) {
-        ERR_error_string_n(ssl, e, sizeof(e));
-        snprintf(msg, len, "TLS %s to %s:%" PRId64 ": %s", stage, c->host,
-                 c->port, e);
-    } else {
-        snprintf(msg, len, "%s to %s:%" PRId64 ": %s", stage, c->host, c->port,
-                 evutil_socket_error_to_string(err));
-    }
-}
-
-static void syslog_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct out_syslog_worker *wk = arg;
-    struct timeval wt = syslog_tv(wk->s->conf->write_timeout);
-    char msg[512];
-
-    (void)bev;
-    if (what & BEV_EVENT_CONNECTED) {
-        wk->connected = true;
-        bufferevent_set_timeouts(wk->bev, NULL, &wt);
-        sl_log_info(wk->ins, "connected to %s:%" PRId64, wk->s->conf->host,
-                    wk->s->conf->port);
-        return;
-    }
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
-        return;
-    }
-    syslog_describe(wk, what, msg, sizeof(msg));
-    syslog_fail(wk, msg);
-}
-
 /* Bytes the peer's TCP stack has not acknowledged yet, or -1. */
 static int syslog_unacked(const struct out_syslog_worker *wk)
 {
-    int fd = (int)bufferevent_getfd(wk->bev);
+    int fd = sl_connector_conn_fd(wk->conn);
     int n = 0;
 
     if (fd < 0 || ioctl(fd, TIOCOUTQ, &n) != 0) {
@@ -977,12 +823,13 @@ static void syslog_confirm_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct out_syslog_worker *wk = arg;
     const struct out_syslog_conf *c = wk->s->conf;
-    struct timeval tv = syslog_tv(SYSLOG_CONFIRM_POLL_MS);
+    struct timeval tv = { .tv_sec = 0,
+                          .tv_usec = SYSLOG_CONFIRM_POLL_MS * 1000 };
     int64_t now = sl_time_mono_ns();
 
     (void)fd;
     (void)what;
-    if (wk->pending == NULL || wk->bev == NULL) {
+    if (sl_connector_conn_batch(wk->conn) == NULL) {
         return;
     }
     if (wk->acked_ns == 0 && syslog_unacked(wk) <= 0) {
@@ -990,24 +837,24 @@ static void syslog_confirm_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (wk->acked_ns != 0 &&
         now - wk->acked_ns >= c->confirm_after * SL_NS_PER_MS) {
-        syslog_complete(wk, SL_FLUSH_OK);
+        sl_connector_conn_complete(wk->conn, SL_FLUSH_OK);
         return;
     }
     if (wk->acked_ns == 0 &&
-        now - wk->drained_ns >= c->write_timeout * SL_NS_PER_MS) {
-        syslog_fail(wk, "the receiver acknowledged no bytes within "
-                        "write_timeout");
+        now - wk->drained_ns >= c->conn.write_timeout * SL_NS_PER_MS) {
+        sl_connector_conn_fail(wk->conn, "the receiver acknowledged no "
+                                         "bytes within write_timeout");
         return;
     }
     evtimer_add(wk->confirm_timer, &tv);
 }
 
-static void syslog_write_cb(struct bufferevent *bev, void *arg)
+/* The batch reached the kernel: start confirming it. */
+static void syslog_drained(struct sl_connector_conn *cn, void *arg)
 {
     struct out_syslog_worker *wk = arg;
 
-    if (wk->pending == NULL ||
-        evbuffer_get_length(bufferevent_get_output(bev)) != 0) {
+    if (sl_connector_conn_batch(cn) == NULL) {
         return;
     }
     wk->drained_ns = sl_time_mono_ns();
@@ -1015,86 +862,21 @@ static void syslog_write_cb(struct bufferevent *bev, void *arg)
     syslog_confirm_cb(-1, 0, wk);
 }
 
-/* Whatever the receiver sends is read and ignored; reading is what
- * notices a receiver that closed the connection. */
-static void syslog_read_cb(struct bufferevent *bev, void *arg)
+/* The connection failed: stop confirming (the batch is retried). */
+static void syslog_closed(struct sl_connector_conn *cn, const char *why,
+                          void *arg)
 {
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct out_syslog_worker *wk = arg;
 
-    (void)arg;
-    evbuffer_drain(in, evbuffer_get_length(in));
+    (void)cn;
+    (void)why;
+    evtimer_del(wk->confirm_timer);
 }
 
-static struct bufferevent *syslog_bev_new(struct out_syslog_worker *wk)
-{
-    const struct out_syslog *s = wk->s;
-    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    struct bufferevent *bev;
-    SSL *ssl;
-
-    if (s->ssl_ctx == NULL) {
-        return bufferevent_socket_new(wk->base, -1, opts);
-    }
-    ssl = SSL_new(s->ssl_ctx);
-    if (ssl == NULL) {
-        return NULL;
-    }
-    if (!s->tls_name_is_ip) {
-        SSL_set_tlsext_host_name(ssl, s->tls_name);
-    }
-    if (s->conf->tls_verify &&
-        (s->tls_name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-                                                           s->tls_name) != 1
-                           : SSL_set1_host(ssl, s->tls_name) != 1)) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(wk->base, -1, ssl,
-                                         BUFFEREVENT_SSL_CONNECTING, opts);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
-static int syslog_connect(struct out_syslog_worker *wk)
-{
-    const struct out_syslog_conf *c = wk->s->conf;
-    struct timeval ct = syslog_tv(c->connect_timeout);
-    int rc;
-
-    wk->bev = syslog_bev_new(wk);
-    if (wk->bev == NULL) {
-        return SL_ENOMEM;
-    }
-    bufferevent_setcb(wk->bev, syslog_read_cb, syslog_write_cb,
-                      syslog_event_cb, wk);
-    bufferevent_setwatermark(wk->bev, EV_WRITE, 0, 0);
-    bufferevent_set_max_single_write(wk->bev, 256 * 1024);
-    bufferevent_set_timeouts(wk->bev, NULL, &ct);
-    bufferevent_enable(wk->bev, EV_READ | EV_WRITE);
-    if (wk->dns == NULL) {
-        wk->dns = evdns_base_new(wk->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    }
-    rc = wk->dns == NULL ? -1
-                         : bufferevent_socket_connect_hostname(
-                               wk->bev, wk->dns, AF_UNSPEC, c->host,
-                               (int)c->port);
-    if (rc != 0) {
-        syslog_close(wk);
-        return SL_EPEER;
-    }
-    return SL_OK;
-}
-
-static void syslog_buf_free(const void *data, size_t len, void *arg)
-{
-    (void)len;
-    (void)arg;
-    sl_free((void *)data);
-}
+static const struct sl_connector_ops syslog_connector_ops = {
+    .drained = syslog_drained,
+    .closed = syslog_closed,
+};
 
 /* Formats every record of <b> into wk->out with the stream framing. */
 static int syslog_stream_batch(struct out_syslog_worker *wk, struct sl_batch *b)
@@ -1121,59 +903,24 @@ static int syslog_stream_batch(struct out_syslog_worker *wk, struct sl_batch *b)
     return rc;
 }
 
-/* Gives the formatted batch to the bufferevent without a copy. */
-static int syslog_hand_over(struct out_syslog_worker *wk)
-{
-    size_t len = wk->out.len;
-    char *data;
-
-    if (len == 0) {
-        return SL_OK;
-    }
-    data = sl_buf_take(&wk->out);
-    if (data == NULL) {
-        return SL_ENOMEM;
-    }
-    if (evbuffer_add_reference(bufferevent_get_output(wk->bev), data, len,
-                               syslog_buf_free, NULL) != 0) {
-        sl_free(data);
-        return SL_ENOMEM;
-    }
-    return SL_OK;
-}
-
 static enum sl_flush_result syslog_stream_flush(struct out_syslog_worker *wk,
                                                 struct sl_batch *b)
 {
-    const struct out_syslog_conf *c = wk->s->conf;
     int rc = syslog_stream_batch(wk, b);
 
     if (rc != SL_OK) {
         sl_batch_set_error(b, "cannot format the batch: %s", sl_strerror(rc));
         return SL_FLUSH_RETRY;
     }
-    if (wk->pending != NULL) {
-        sl_batch_set_error(b, "a batch is already in flight");
+    if (sl_connector_conn_begin(wk->conn, b) != SL_OK) {
         return SL_FLUSH_RETRY;
     }
-    if (wk->bev == NULL && syslog_connect(wk) != SL_OK) {
-        sl_batch_set_error(b, "cannot start connecting to %s:%" PRId64,
-                           c->host, c->port);
-        return SL_FLUSH_RETRY;
+    /* The whole batch at once, by reference. */
+    if (sl_connector_conn_write(wk->conn, &wk->out) != SL_OK) {
+        return sl_connector_conn_abort(wk->conn, "out of memory");
     }
-    if (syslog_hand_over(wk) != SL_OK) {
-        sl_batch_set_error(b, "out of memory");
-        return SL_FLUSH_RETRY;
-    }
-    wk->early_done = false;
-    wk->in_flush = true;
-    wk->pending = b;
     wk->acked_ns = 0;
-    if (sl_batch_count(b) == 0) {
-        syslog_complete(wk, SL_FLUSH_OK);
-    }
-    wk->in_flush = false;
-    return wk->early_done ? wk->early_result : SL_FLUSH_PENDING;
+    return sl_connector_conn_end(wk->conn);
 }
 
 static enum sl_flush_result out_syslog_flush(struct sl_batch *b,
@@ -1196,13 +943,17 @@ static int out_syslog_worker_init(struct sl_instance *ins, struct sl_worker *w,
         return sl_err_set(err, SL_ENOMEM, "syslog: out of memory");
     }
     wk->s = sl_instance_ctx(ins);
-    wk->ins = ins;
-    wk->base = sl_worker_base(w);
     wk->udp_fd = -1;
     syslog_scratch_init(&wk->sc);
     sl_buf_init(&wk->out, 0);
-    wk->confirm_timer = evtimer_new(wk->base, syslog_confirm_cb, wk);
-    if (wk->confirm_timer == NULL) {
+    wk->confirm_timer = evtimer_new(sl_worker_base(w), syslog_confirm_cb, wk);
+    wk->conn = sl_connector_conn_create(wk->s->connector, sl_worker_base(w),
+                                        &syslog_connector_ops, wk);
+    if (wk->confirm_timer == NULL || wk->conn == NULL) {
+        sl_connector_conn_destroy(wk->conn);
+        if (wk->confirm_timer != NULL) {
+            event_free(wk->confirm_timer);
+        }
         syslog_scratch_fini(&wk->sc);
         sl_free(wk);
         return sl_err_set(err, SL_ENOMEM, "syslog: out of memory");
@@ -1220,14 +971,10 @@ static void out_syslog_worker_exit(struct sl_instance *ins,
     if (wk == NULL) {
         return;
     }
-    wk->pending = NULL;
-    syslog_close(wk);
+    sl_connector_conn_destroy(wk->conn);
     event_free(wk->confirm_timer);
     if (wk->udp_fd >= 0) {
         close(wk->udp_fd);
-    }
-    if (wk->dns != NULL) {
-        evdns_base_free(wk->dns, 0);
     }
     syslog_scratch_fini(&wk->sc);
     sl_buf_fini(&wk->out);
@@ -1236,65 +983,6 @@ static void out_syslog_worker_exit(struct sl_instance *ins,
 }
 
 /* ---- init ---- */
-
-static bool syslog_is_ip(const char *s)
-{
-    unsigned char a[sizeof(struct in6_addr)];
-
-    return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
-}
-
-static int syslog_ssl_fail(struct sl_err *err, const char *what,
-                           const char *file)
-{
-    char e[256];
-
-    ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-    ERR_clear_error();
-    return sl_err_set(err, SL_ECONFIG, "syslog: %s '%s': %s", what,
-                      file != NULL ? file : "", e);
-}
-
-static int syslog_ssl_init(struct out_syslog *s, struct sl_err *err)
-{
-    const struct out_syslog_conf *c = s->conf;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-    if (ctx == NULL) {
-        return syslog_ssl_fail(err, "cannot create the TLS context", NULL);
-    }
-    s->ssl_ctx = ctx;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, c->tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                       NULL);
-    if (c->tls_ca_file != NULL &&
-        SSL_CTX_load_verify_locations(ctx, c->tls_ca_file, NULL) != 1) {
-        return syslog_ssl_fail(err, "cannot load tls.ca_file", c->tls_ca_file);
-    }
-    if (c->tls_ca_file == NULL && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        return syslog_ssl_fail(err, "cannot load the default trust store",
-                               NULL);
-    }
-    if ((c->tls_crt_file == NULL) != (c->tls_key_file == NULL)) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "syslog: tls.crt_file and tls.key_file go together");
-    }
-    if (c->tls_crt_file != NULL &&
-        SSL_CTX_use_certificate_chain_file(ctx, c->tls_crt_file) != 1) {
-        return syslog_ssl_fail(err, "cannot load tls.crt_file",
-                               c->tls_crt_file);
-    }
-    if (c->tls_key_file != NULL &&
-        (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key_file, SSL_FILETYPE_PEM) !=
-             1 ||
-         SSL_CTX_check_private_key(ctx) != 1)) {
-        return syslog_ssl_fail(err, "cannot use tls.key_file",
-                               c->tls_key_file);
-    }
-    s->tls_name = c->tls_vhost != NULL ? c->tls_vhost : c->host;
-    s->tls_name_is_ip = syslog_is_ip(s->tls_name);
-    return SL_OK;
-}
 
 static int syslog_field_init(struct syslog_field *f, const char *key,
                              const char *opt, struct sl_err *err)
@@ -1408,7 +1096,7 @@ static void out_syslog_exit(struct sl_instance *ins)
     for (i = 0; i < s->fmt.nsd; i++) {
         syslog_field_fini(&s->fmt.sd[i]);
     }
-    SSL_CTX_free(s->ssl_ctx);
+    sl_connector_destroy(s->connector);
     sl_free(s);
     sl_instance_set_ctx(ins, NULL);
 }
@@ -1429,15 +1117,11 @@ static int out_syslog_init(struct sl_instance *ins, void *conf,
     if (rc != SL_OK) {
         goto fail;
     }
-    if (c->host == NULL || c->host[0] == '\0') {
-        rc = sl_err_set(err, SL_ECONFIG, "syslog: 'host' is empty");
+    s->connector = sl_connector_create(ins, &c->conn, c->mode == SYSLOG_TLS,
+                                       "syslog", err);
+    if (s->connector == NULL) {
+        rc = err->rc;
         goto fail;
-    }
-    if (c->mode == SYSLOG_TLS) {
-        rc = syslog_ssl_init(s, err);
-        if (rc != SL_OK) {
-            goto fail;
-        }
     }
     s->m_truncated = sl_metric_counter(
         ins, "sluice_syslog_truncated_total",
