@@ -99,7 +99,6 @@ static const struct sl_option out_tcp_options[] = {
     SL_OPT_END,
 };
 
-/* Builds every line of <b> into <out>, in one buffer sized once. */
 /* Formats records of <b> from <it> into <out> until it holds TCP_SLICE
  * bytes or the batch ends; *<more> says whether records are left. */
 static int tcp_env_slice(const struct sl_envelope *e, struct sl_batch *b,
