@@ -15,24 +15,14 @@
  * The output is written straight into the caller's scratch buffer in one
  * pass; no DOM.  Threads: main thread only (parsers).
  */
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sluice/plugin.h"
+#include "sluice/typed.h"
 #include "sluice/banned.h"
 
-enum logfmt_type {
-    LOGFMT_STRING,
-    LOGFMT_INTEGER,
-    LOGFMT_FLOAT,
-    LOGFMT_BOOL,
-};
+#define LOGFMT_TYPED_MAX 64
 
 struct parser_logfmt_conf {
     struct sl_strlist types;
@@ -41,16 +31,10 @@ struct parser_logfmt_conf {
     bool time_keep;
 };
 
-struct logfmt_typed {
-    struct sl_str key;
-    enum logfmt_type type;
-};
-
 struct parser_logfmt_ctx {
     const struct parser_logfmt_conf *conf;
     struct sl_str time_key;
-    struct logfmt_typed *typed;
-    size_t ntyped;
+    struct sl_typed typed;
     struct sl_buf val; /* the current value, unescaped */
     bool have_time;    /* the time key was already used on this line */
 };
@@ -63,12 +47,7 @@ struct logfmt_pair {
 };
 
 static const struct sl_option parser_logfmt_options[] = {
-    { .name = "types",
-      .type = SL_OPT_LIST,
-      SL_OPT_FIELD(struct parser_logfmt_conf, types),
-      .desc = "Value types as key:type items, with type one of integer, "
-              "float, bool or string (the default). A value that does not "
-              "convert stays a string." },
+    SL_TYPED_OPTION(struct parser_logfmt_conf, types),
     { .name = "time_key",
       .type = SL_OPT_STR,
       SL_OPT_FIELD(struct parser_logfmt_conf, time_key),
@@ -91,52 +70,9 @@ static const struct sl_option parser_logfmt_options[] = {
 
 static void parser_logfmt_free(struct parser_logfmt_ctx *ctx)
 {
-    sl_free(ctx->typed);
+    sl_typed_fini(&ctx->typed);
     sl_buf_fini(&ctx->val);
     sl_free(ctx);
-}
-
-static int logfmt_type_of(const char *s, enum logfmt_type *t)
-{
-    static const char *const names[] = { "string", "integer", "float", "bool" };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *t = (enum logfmt_type)i;
-            return SL_OK;
-        }
-    }
-    return SL_EINVAL;
-}
-
-static int logfmt_types(struct parser_logfmt_ctx *ctx, struct sl_err *err)
-{
-    const struct sl_strlist *l = &ctx->conf->types;
-    size_t i;
-
-    if (l->n == 0) {
-        return SL_OK;
-    }
-    ctx->typed = sl_calloc(l->n, sizeof(*ctx->typed));
-    if (ctx->typed == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "out of memory");
-    }
-    for (i = 0; i < l->n; i++) {
-        const char *item = l->v[i], *colon = strrchr(item, ':');
-        struct logfmt_typed *t = &ctx->typed[i];
-
-        if (colon == NULL || colon == item ||
-            logfmt_type_of(colon + 1, &t->type) != SL_OK) {
-            return sl_err_set(err, SL_ECONFIG,
-                              "types: '%s' is not key:type with type one "
-                              "of integer, float, bool, string",
-                              item);
-        }
-        t->key = sl_str_make(item, (size_t)(colon - item));
-        ctx->ntyped++;
-    }
-    return SL_OK;
 }
 
 static int parser_logfmt_init(struct sl_instance *ins, void *conf,
@@ -151,7 +87,7 @@ static int parser_logfmt_init(struct sl_instance *ins, void *conf,
     ctx->conf = conf;
     ctx->time_key = sl_str_cstr(ctx->conf->time_key);
     sl_buf_init(&ctx->val, 0);
-    rc = logfmt_types(ctx, err);
+    rc = sl_typed_init(&ctx->typed, &ctx->conf->types, err);
     if (rc != SL_OK) {
         parser_logfmt_free(ctx);
         return rc;
@@ -255,131 +191,6 @@ static int logfmt_pair(struct parser_logfmt_ctx *ctx, const char *p, size_t n,
     return logfmt_bare(p, n, i, &pr->val);
 }
 
-static enum logfmt_type logfmt_type_for(const struct parser_logfmt_ctx *ctx,
-                                        struct sl_str key)
-{
-    size_t i;
-
-    for (i = 0; i < ctx->ntyped; i++) {
-        if (sl_str_eq(ctx->typed[i].key, key)) {
-            return ctx->typed[i].type;
-        }
-    }
-    return LOGFMT_STRING;
-}
-
-/* True when <s> is a number as JSON writes it. */
-static bool logfmt_is_json_number(const char *s)
-{
-    if (*s == '-') {
-        s++;
-    }
-    if (*s == '0') {
-        s++;
-    } else if (isdigit((unsigned char)*s)) {
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    } else {
-        return false;
-    }
-    if (*s == '.') {
-        if (!isdigit((unsigned char)*++s)) {
-            return false;
-        }
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    }
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '+' || *s == '-') {
-            s++;
-        }
-        if (!isdigit((unsigned char)*s)) {
-            return false;
-        }
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    }
-    return *s == '\0';
-}
-
-/* Writes <d> with the shortest precision that reads back the same. */
-static int logfmt_write_double(struct sl_buf *out, double d)
-{
-    char s[40];
-    int prec;
-
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(s, sizeof(s), "%.*g", prec, d);
-        if (strtod(s, NULL) == d) {
-            break;
-        }
-    }
-    return sl_buf_printf(out, "%.*g", prec, d);
-}
-
-/* Whole-string integer conversion. */
-static bool logfmt_parse_int(const char *s, long long *ll)
-{
-    char *end;
-
-    errno = 0;
-    *ll = strtoll(s, &end, 10);
-    return *end == '\0' && errno == 0;
-}
-
-/* Whole-string finite double conversion. */
-static bool logfmt_parse_double(const char *s, double *d)
-{
-    char *end;
-
-    *d = strtod(s, &end);
-    return *end == '\0' && isfinite(*d);
-}
-
-/* "true"/"false" in any case, or NULL. */
-static const char *logfmt_bool_literal(const char *s)
-{
-    if (strcasecmp(s, "true") == 0) {
-        return "true";
-    }
-    return strcasecmp(s, "false") == 0 ? "false" : NULL;
-}
-
-/* Writes a typed value; values that do not convert are strings. */
-static int logfmt_write_typed(struct sl_buf *out, struct sl_str v,
-                              enum logfmt_type t)
-{
-    char s[64];
-    const char *lit;
-    long long ll;
-    double d;
-
-    /* A NUL inside would end the C string early and let junk through. */
-    if (t == LOGFMT_STRING || v.len == 0 || v.len >= sizeof(s) ||
-        isspace((unsigned char)v.ptr[0]) || memchr(v.ptr, '\0', v.len)) {
-        return sl_json_write_string(out, v.ptr, v.len);
-    }
-    memcpy(s, v.ptr, v.len);
-    s[v.len] = '\0';
-    if (t == LOGFMT_INTEGER && logfmt_parse_int(s, &ll)) {
-        return sl_buf_printf(out, "%lld", ll);
-    }
-    if (t == LOGFMT_FLOAT && logfmt_is_json_number(s)) {
-        return sl_buf_append(out, v.ptr, v.len);
-    }
-    if (t == LOGFMT_FLOAT && logfmt_parse_double(s, &d)) {
-        return logfmt_write_double(out, d);
-    }
-    if (t == LOGFMT_BOOL && (lit = logfmt_bool_literal(s)) != NULL) {
-        return sl_buf_append_str(out, lit);
-    }
-    return sl_json_write_string(out, v.ptr, v.len);
-}
-
 /* Takes the time from the pair when it is the time key; returns true when
  * the pair must then be left out. */
 static bool logfmt_take_time(struct parser_logfmt_ctx *ctx,
@@ -417,7 +228,12 @@ static int logfmt_emit(struct parser_logfmt_ctx *ctx, struct sl_buf *out,
     if (pr->flag) {
         return sl_buf_append(out, "true", 4);
     }
-    return logfmt_write_typed(out, pr->val, logfmt_type_for(ctx, pr->key));
+    /* logfmt has always left values of LOGFMT_TYPED_MAX bytes or more as
+     * strings (regex converts them); kept so that no output changes. */
+    if (pr->val.len >= LOGFMT_TYPED_MAX) {
+        return sl_json_write_string(out, pr->val.ptr, pr->val.len);
+    }
+    return sl_typed_write(out, pr->val, sl_typed_find(&ctx->typed, pr->key));
 }
 
 static int parser_logfmt_parse(struct sl_instance *ins, const char *p, size_t n,

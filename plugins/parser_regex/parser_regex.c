@@ -13,25 +13,14 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <pcre2.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sluice/plugin.h"
+#include "sluice/typed.h"
 #include "sluice/banned.h"
-
-enum regex_type {
-    REGEX_STRING,
-    REGEX_INTEGER,
-    REGEX_FLOAT,
-    REGEX_BOOL,
-};
 
 struct parser_regex_conf {
     char *regex;
@@ -46,7 +35,7 @@ struct regex_group {
     char *name;
     size_t len;
     uint32_t num;
-    enum regex_type type;
+    enum sl_typed_type type;
     bool is_time;
 };
 
@@ -57,7 +46,6 @@ struct parser_regex_ctx {
     pcre2_match_data *md;
     struct regex_group *groups; /* in pattern order */
     size_t ngroups;
-    struct sl_buf tmp; /* NUL-terminated copy of a typed value */
 };
 
 static const struct sl_option parser_regex_options[] = {
@@ -68,12 +56,7 @@ static const struct sl_option parser_regex_options[] = {
       .desc = "PCRE2 pattern with named groups, e.g. "
               "'^(?<host>\\S+) (?<code>\\d+)$'. Each group that matched "
               "becomes a field, in pattern order." },
-    { .name = "types",
-      .type = SL_OPT_LIST,
-      SL_OPT_FIELD(struct parser_regex_conf, types),
-      .desc = "Value types as key:type items, with type one of integer, "
-              "float, bool or string (the default). A value that does not "
-              "convert stays a string." },
+    SL_TYPED_OPTION(struct parser_regex_conf, types),
     { .name = "time_key",
       .type = SL_OPT_STR,
       SL_OPT_FIELD(struct parser_regex_conf, time_key),
@@ -123,7 +106,6 @@ static void parser_regex_free(struct parser_regex_ctx *ctx)
     pcre2_match_data_free(ctx->md);
     pcre2_code_free(ctx->re);
     pcre2_general_context_free(ctx->gctx);
-    sl_buf_fini(&ctx->tmp);
     sl_free(ctx);
 }
 
@@ -201,20 +183,6 @@ static int regex_groups(struct parser_regex_ctx *ctx, struct sl_err *err)
     return SL_OK;
 }
 
-static int regex_type_of(const char *s, enum regex_type *t)
-{
-    static const char *const names[] = { "string", "integer", "float", "bool" };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *t = (enum regex_type)i;
-            return SL_OK;
-        }
-    }
-    return SL_EINVAL;
-}
-
 /* Applies "key:type" items to the groups. */
 static int regex_types(struct parser_regex_ctx *ctx, struct sl_err *err)
 {
@@ -222,28 +190,24 @@ static int regex_types(struct parser_regex_ctx *ctx, struct sl_err *err)
     size_t i, k;
 
     for (i = 0; i < l->n; i++) {
-        const char *item = l->v[i], *colon = strrchr(item, ':');
-        enum regex_type t;
+        struct sl_typed_key t;
+        int rc = sl_typed_parse_item(l->v[i], &t, err);
 
-        if (colon == NULL || colon == item ||
-            regex_type_of(colon + 1, &t) != SL_OK) {
-            return sl_err_set(err, SL_ECONFIG,
-                              "types: '%s' is not key:type with type one "
-                              "of integer, float, bool, string",
-                              item);
+        if (rc != SL_OK) {
+            return rc;
         }
         for (k = 0; k < ctx->ngroups; k++) {
-            if (ctx->groups[k].len == (size_t)(colon - item) &&
-                memcmp(ctx->groups[k].name, item, ctx->groups[k].len) == 0) {
+            if (sl_str_eq(t.key, sl_str_make(ctx->groups[k].name,
+                                             ctx->groups[k].len))) {
                 break;
             }
         }
         if (k == ctx->ngroups) {
             return sl_err_set(err, SL_ECONFIG,
                               "types: the regex has no group named '%.*s'",
-                              (int)(colon - item), item);
+                              (int)t.key.len, t.key.ptr);
         }
-        ctx->groups[k].type = t;
+        ctx->groups[k].type = t.type;
     }
     return SL_OK;
 }
@@ -258,7 +222,6 @@ static int parser_regex_init(struct sl_instance *ins, void *conf,
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     }
     ctx->conf = conf;
-    sl_buf_init(&ctx->tmp, 0);
     ctx->gctx = pcre2_general_context_create(regex_malloc, regex_free, NULL);
     if (ctx->gctx == NULL) {
         rc = sl_err_set(err, SL_ENOMEM, "out of memory");
@@ -291,125 +254,8 @@ static void parser_regex_exit(struct sl_instance *ins)
     }
 }
 
-/* True when <s> is a number as JSON writes it. */
-static bool regex_is_json_number(const char *s)
-{
-    if (*s == '-') {
-        s++;
-    }
-    if (*s == '0') {
-        s++;
-    } else if (isdigit((unsigned char)*s)) {
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    } else {
-        return false;
-    }
-    if (*s == '.') {
-        if (!isdigit((unsigned char)*++s)) {
-            return false;
-        }
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    }
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '+' || *s == '-') {
-            s++;
-        }
-        if (!isdigit((unsigned char)*s)) {
-            return false;
-        }
-        while (isdigit((unsigned char)*s)) {
-            s++;
-        }
-    }
-    return *s == '\0';
-}
-
-/* Writes <d> with the shortest precision that reads back the same. */
-static int regex_write_double(struct sl_buf *out, double d)
-{
-    char s[40];
-    int prec;
-
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(s, sizeof(s), "%.*g", prec, d);
-        if (strtod(s, NULL) == d) {
-            break;
-        }
-    }
-    return sl_buf_printf(out, "%.*g", prec, d);
-}
-
-/* Whole-string integer conversion. */
-static bool regex_parse_int(const char *s, long long *ll)
-{
-    char *end;
-
-    errno = 0;
-    *ll = strtoll(s, &end, 10);
-    return *end == '\0' && errno == 0;
-}
-
-/* Whole-string finite double conversion. */
-static bool regex_parse_double(const char *s, double *d)
-{
-    char *end;
-
-    *d = strtod(s, &end);
-    return *end == '\0' && isfinite(*d);
-}
-
-/* "true"/"false" in any case, or NULL. */
-static const char *regex_bool_literal(const char *s)
-{
-    if (strcasecmp(s, "true") == 0) {
-        return "true";
-    }
-    return strcasecmp(s, "false") == 0 ? "false" : NULL;
-}
-
-/* Writes a typed value as JSON; values that do not convert are strings. */
-static int regex_write_typed(struct parser_regex_ctx *ctx, struct sl_buf *out,
-                             struct sl_str v, enum regex_type t)
-{
-    const char *s, *lit;
-    long long ll;
-    double d;
-    int rc;
-
-    /* A NUL inside would end the C string early and let junk through. */
-    if (t == REGEX_STRING || v.len == 0 || memchr(v.ptr, '\0', v.len) ||
-        isspace((unsigned char)v.ptr[0])) {
-        return sl_json_write_string(out, v.ptr, v.len);
-    }
-    sl_buf_reset(&ctx->tmp);
-    rc = sl_buf_append(&ctx->tmp, v.ptr, v.len);
-    if (rc != SL_OK) {
-        return rc;
-    }
-    s = ctx->tmp.data;
-    if (t == REGEX_INTEGER && regex_parse_int(s, &ll)) {
-        return sl_buf_printf(out, "%lld", ll);
-    }
-    if (t == REGEX_FLOAT && regex_is_json_number(s)) {
-        return sl_buf_append(out, v.ptr, v.len);
-    }
-    if (t == REGEX_FLOAT && regex_parse_double(s, &d)) {
-        return regex_write_double(out, d);
-    }
-    if (t == REGEX_BOOL && (lit = regex_bool_literal(s)) != NULL) {
-        return sl_buf_append_str(out, lit);
-    }
-    return sl_json_write_string(out, v.ptr, v.len);
-}
-
-static int regex_write_member(struct parser_regex_ctx *ctx, struct sl_buf *out,
-                              const struct regex_group *g, struct sl_str v,
-                              bool first)
+static int regex_write_member(struct sl_buf *out, const struct regex_group *g,
+                              struct sl_str v, bool first)
 {
     int rc = first ? SL_OK : sl_buf_putc(out, ',');
 
@@ -420,7 +266,7 @@ static int regex_write_member(struct parser_regex_ctx *ctx, struct sl_buf *out,
         rc = sl_buf_putc(out, ':');
     }
     if (rc == SL_OK) {
-        rc = regex_write_typed(ctx, out, v, g->type);
+        rc = sl_typed_write(out, v, g->type);
     }
     return rc;
 }
@@ -464,7 +310,7 @@ static int parser_regex_parse(struct sl_instance *ins, const char *p, size_t n,
                 continue;
             }
         }
-        rc = regex_write_member(ctx, out, g, v, first);
+        rc = regex_write_member(out, g, v, first);
         first = false;
     }
     if (rc == SL_OK) {
