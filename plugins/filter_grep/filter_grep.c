@@ -16,12 +16,11 @@
  * buffer in the context are therefore used by one thread only.  Never
  * changes the record.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-#include <stdio.h>
-#include <string.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "sluice/plugin.h"
+#include "sluice/rule.h"
 #include "sluice/banned.h"
 
 enum filter_grep_op {
@@ -35,19 +34,13 @@ struct filter_grep_conf {
     int logical_op;
 };
 
-struct filter_grep_rule {
-    struct sl_accessor acc;
-    pcre2_code *re;
-};
-
 struct filter_grep_ctx {
-    struct filter_grep_rule *keep; /* 'regex' rules */
+    struct sl_rule *keep; /* 'regex' rules */
     size_t nkeep;
-    struct filter_grep_rule *drop; /* 'exclude' rules */
+    struct sl_rule *drop; /* 'exclude' rules */
     size_t ndrop;
     int op;
-    pcre2_match_data *md;
-    struct sl_buf scratch;
+    struct sl_rule_scratch scratch;
 };
 
 static const char *const filter_grep_ops[] = { "and", "or", NULL };
@@ -78,93 +71,38 @@ static const struct sl_option filter_grep_options[] = {
     SL_OPT_END,
 };
 
-/* Splits "KEY REST" at the first blank outside quotes (so that accessors
- * like $a['b c'] keep their spaces).  <rest> is empty when absent. */
-static void grep_split(const char *s, struct sl_str *key, struct sl_str *rest)
-{
-    const char *p = s;
-    char quote = 0;
-
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    key->ptr = p;
-    while (*p != '\0' && (quote != 0 || (*p != ' ' && *p != '\t'))) {
-        if (quote == 0 && (*p == '\'' || *p == '"')) {
-            quote = *p;
-        } else if (*p == quote) {
-            quote = 0;
-        }
-        p++;
-    }
-    key->len = (size_t)(p - key->ptr);
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    rest->ptr = p;
-    rest->len = strlen(p);
-}
-
-static int grep_rule_init(struct filter_grep_rule *rule, const char *opt,
+/* Compiles <entry> ("KEY REGEX") of option <opt> into <rule>; on failure
+ * <rule> may hold part of it. */
+static int grep_rule_init(struct sl_rule *rule, const char *opt,
                           const char *entry, struct sl_err *err)
 {
     struct sl_str key;
     struct sl_str pat;
-    char *keytext;
     int rc;
-    int ecode = 0;
-    PCRE2_SIZE eoff = 0;
-    PCRE2_UCHAR msg[256];
 
-    grep_split(entry, &key, &pat);
+    sl_rule_split(entry, &key, &pat);
     if (key.len == 0 || pat.len == 0) {
         return sl_err_set(err, SL_ECONFIG,
                           "grep: '%s' expects 'KEY REGEX', got '%s'", opt,
                           entry);
     }
-    keytext = sl_strndup(key.ptr, key.len);
-    if (keytext == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "grep: out of memory");
-    }
-    rc = sl_accessor_compile(&rule->acc, keytext, err);
-    sl_free(keytext);
+    rule->op = SL_RULE_MATCHES;
+    rc = sl_rule_accessor(&rule->key, key, "grep", err);
     if (rc != SL_OK) {
         return rc;
     }
-    rule->re =
-        pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
-                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
-    if (rule->re == NULL) {
-        pcre2_get_error_message(ecode, msg, sizeof(msg));
-        sl_accessor_fini(&rule->acc);
-        return sl_err_set(err, SL_ECONFIG,
-                          "grep: invalid regex '%.*s' in '%s' at offset %zu: "
-                          "%s",
-                          SL_STR_FMT(pat), opt, (size_t)eoff, (char *)msg);
-    }
-    /* JIT is an optimisation: without it pcre2_match interprets. */
-    (void)pcre2_jit_compile(rule->re, PCRE2_JIT_COMPLETE);
-    return SL_OK;
-}
-
-static void grep_rules_free(struct filter_grep_rule *rules, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        sl_accessor_fini(&rules[i].acc);
-        pcre2_code_free(rules[i].re);
-    }
-    sl_free(rules);
+    return sl_rule_regex(&rule->re, pat, err,
+                         "grep: invalid regex '%.*s' in '%s'", SL_STR_FMT(pat),
+                         opt);
 }
 
 /* Compiles every entry of <list> into *<out>; on failure frees what it
  * made and leaves *<out> NULL. */
 static int grep_rules_compile(const struct sl_strlist *list, const char *opt,
-                              struct filter_grep_rule **out, size_t *nout,
+                              struct sl_rule **out, size_t *nout,
                               struct sl_err *err)
 {
-    struct filter_grep_rule *rules;
+    struct sl_rule *rules;
     size_t i;
     int rc;
 
@@ -180,7 +118,7 @@ static int grep_rules_compile(const struct sl_strlist *list, const char *opt,
     for (i = 0; i < list->n; i++) {
         rc = grep_rule_init(&rules[i], opt, list->v[i], err);
         if (rc != SL_OK) {
-            grep_rules_free(rules, i);
+            sl_rule_free_array(rules, i + 1);
             return rc;
         }
     }
@@ -194,10 +132,9 @@ static void grep_ctx_destroy(struct filter_grep_ctx *ctx)
     if (ctx == NULL) {
         return;
     }
-    grep_rules_free(ctx->keep, ctx->nkeep);
-    grep_rules_free(ctx->drop, ctx->ndrop);
-    pcre2_match_data_free(ctx->md);
-    sl_buf_fini(&ctx->scratch);
+    sl_rule_free_array(ctx->keep, ctx->nkeep);
+    sl_rule_free_array(ctx->drop, ctx->ndrop);
+    sl_rule_scratch_fini(&ctx->scratch);
     sl_free(ctx);
 }
 
@@ -217,7 +154,6 @@ static int filter_grep_init(struct sl_instance *ins, void *conf,
         return sl_err_set(err, SL_ENOMEM, "grep: out of memory");
     }
     ctx->op = c->logical_op;
-    sl_buf_init(&ctx->scratch, 0);
     rc = grep_rules_compile(&c->regex, "regex", &ctx->keep, &ctx->nkeep, err);
     if (rc != SL_OK) {
         goto fail;
@@ -227,8 +163,7 @@ static int filter_grep_init(struct sl_instance *ins, void *conf,
     if (rc != SL_OK) {
         goto fail;
     }
-    ctx->md = pcre2_match_data_create(1, NULL);
-    if (ctx->md == NULL) {
+    if (sl_rule_scratch_init(&ctx->scratch) != SL_OK) {
         rc = sl_err_set(err, SL_ENOMEM, "grep: out of memory");
         goto fail;
     }
@@ -237,24 +172,6 @@ static int filter_grep_init(struct sl_instance *ins, void *conf,
 fail:
     grep_ctx_destroy(ctx);
     return rc;
-}
-
-static bool grep_rule_match(struct filter_grep_ctx *ctx,
-                            const struct filter_grep_rule *rule,
-                            const struct sl_json *dom)
-{
-    const struct sl_json *v = sl_accessor_get(&rule->acc, dom);
-    struct sl_str text;
-
-    if (v == NULL) {
-        return false;
-    }
-    sl_buf_reset(&ctx->scratch);
-    if (!sl_json_scalar_text(v, &ctx->scratch, &text)) {
-        return false;
-    }
-    return pcre2_match(rule->re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""),
-                       text.len, 0, 0, ctx->md, NULL) >= 0;
 }
 
 /* True when the 'regex' rules let the record through. */
@@ -267,7 +184,7 @@ static bool grep_keep_rules_pass(struct filter_grep_ctx *ctx,
         return true;
     }
     for (i = 0; i < ctx->nkeep; i++) {
-        bool m = grep_rule_match(ctx, &ctx->keep[i], dom);
+        bool m = sl_rule_holds(&ctx->keep[i], dom, &ctx->scratch);
 
         if (ctx->op == FILTER_GREP_OR && m) {
             return true;
@@ -294,7 +211,7 @@ static enum sl_filter_result filter_grep_filter(struct sl_instance *ins,
         return SL_FILTER_DROP;
     }
     for (i = 0; i < ctx->ndrop; i++) {
-        if (grep_rule_match(ctx, &ctx->drop[i], dom)) {
+        if (sl_rule_holds(&ctx->drop[i], dom, &ctx->scratch)) {
             return SL_FILTER_DROP;
         }
     }

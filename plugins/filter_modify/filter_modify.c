@@ -17,12 +17,11 @@
  * Runs on the main thread; the context is read-only after init except for
  * the PCRE2 match data, which only the main thread uses.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "sluice/plugin.h"
+#include "sluice/rule.h"
 #include "sluice/banned.h"
 
 struct filter_modify_conf {
@@ -63,6 +62,7 @@ struct modify_kind_info {
     const char *name;
     enum modify_args args;
     const char *usage;
+    enum sl_rule_op op; /* conditions only */
 };
 
 static const struct modify_kind_info modify_kinds[] = {
@@ -72,14 +72,17 @@ static const struct modify_kind_info modify_kinds[] = {
     [MODIFY_COPY] = { "copy", MODIFY_ARGS_KEY_KEY, "SRC DST" },
     [MODIFY_ADD] = { "add", MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
     [MODIFY_SET] = { "set", MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
-    [MODIFY_COND_KEY_EXISTS] = { "key_exists", MODIFY_ARGS_KEY, "KEY" },
-    [MODIFY_COND_KEY_ABSENT] = { "key_does_not_exist", MODIFY_ARGS_KEY, "KEY" },
+    [MODIFY_COND_KEY_EXISTS] = { "key_exists", MODIFY_ARGS_KEY, "KEY",
+                                 SL_RULE_EXISTS },
+    [MODIFY_COND_KEY_ABSENT] = { "key_does_not_exist", MODIFY_ARGS_KEY, "KEY",
+                                 SL_RULE_ABSENT },
     [MODIFY_COND_VALUE_EQUALS] = { "key_value_equals", MODIFY_ARGS_KEY_VALUE,
-                                   "KEY VALUE" },
+                                   "KEY VALUE", SL_RULE_EQUALS },
     [MODIFY_COND_VALUE_DIFFERS] = { "key_value_does_not_equal",
-                                    MODIFY_ARGS_KEY_VALUE, "KEY VALUE" },
+                                    MODIFY_ARGS_KEY_VALUE, "KEY VALUE",
+                                    SL_RULE_DIFFERS },
     [MODIFY_COND_VALUE_MATCHES] = { "key_value_matches", MODIFY_ARGS_KEY_REGEX,
-                                    "KEY REGEX" },
+                                    "KEY REGEX", SL_RULE_MATCHES },
 };
 
 #define MODIFY_NKINDS (sizeof(modify_kinds) / sizeof(modify_kinds[0]))
@@ -98,10 +101,9 @@ struct modify_item {
 struct filter_modify_ctx {
     struct modify_item *ops; /* sorted by kind */
     size_t nops;
-    struct modify_item *conds;
+    struct sl_rule *conds;
     size_t nconds;
-    pcre2_match_data *md;
-    struct sl_buf scratch;
+    struct sl_rule_scratch scratch;
 };
 
 static const struct sl_option filter_modify_options[] = {
@@ -153,67 +155,6 @@ static const struct sl_option filter_modify_options[] = {
     SL_OPT_END,
 };
 
-/* Splits "WORD REST" at the first blank outside quotes. */
-static void modify_split(const char *s, struct sl_str *word,
-                         struct sl_str *rest)
-{
-    const char *p = s;
-    char quote = 0;
-
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    word->ptr = p;
-    while (*p != '\0' && (quote != 0 || (*p != ' ' && *p != '\t'))) {
-        if (quote == 0 && (*p == '\'' || *p == '"')) {
-            quote = *p;
-        } else if (*p == quote) {
-            quote = 0;
-        }
-        p++;
-    }
-    word->len = (size_t)(p - word->ptr);
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    rest->ptr = p;
-    rest->len = strlen(p);
-}
-
-static int modify_accessor(struct sl_accessor *acc, struct sl_str text,
-                           struct sl_err *err)
-{
-    char *s = sl_strndup(text.ptr, text.len);
-    int rc;
-
-    if (s == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "modify: out of memory");
-    }
-    rc = sl_accessor_compile(acc, s, err);
-    sl_free(s);
-    return rc;
-}
-
-static int modify_regex(struct modify_item *it, struct sl_str pat,
-                        const char *entry, struct sl_err *err)
-{
-    int ecode = 0;
-    PCRE2_SIZE eoff = 0;
-    PCRE2_UCHAR msg[256];
-
-    it->re =
-        pcre2_compile((PCRE2_SPTR)pat.ptr, pat.len,
-                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
-    if (it->re == NULL) {
-        pcre2_get_error_message(ecode, msg, sizeof(msg));
-        return sl_err_set(err, SL_ECONFIG,
-                          "modify: invalid regex in '%s' at offset %zu: %s",
-                          entry, (size_t)eoff, (char *)msg);
-    }
-    (void)pcre2_jit_compile(it->re, PCRE2_JIT_COMPLETE);
-    return SL_OK;
-}
-
 /* Checks the shape of <key>/<rest> against <args>. */
 static bool modify_shape_ok(enum modify_args args, struct sl_str key,
                             struct sl_str rest)
@@ -228,12 +169,27 @@ static bool modify_shape_ok(enum modify_args args, struct sl_str key,
     case MODIFY_ARGS_KEY_REGEX:
         return key.len > 0 && rest.len > 0;
     case MODIFY_ARGS_KEY_KEY:
-        modify_split(rest.ptr, &a, &b);
+        sl_rule_split(rest.ptr, &a, &b);
         return key.len > 0 && a.len > 0 && b.len == 0;
     case MODIFY_ARGS_REGEX:
         return key.len > 0;
     }
     return false;
+}
+
+/* Splits <args> into <key> and <rest> and checks their shape for <ki>. */
+static int modify_args_split(const struct modify_kind_info *ki,
+                             const char *args, const char *entry,
+                             struct sl_str *key, struct sl_str *rest,
+                             struct sl_err *err)
+{
+    sl_rule_split(args, key, rest);
+    if (!modify_shape_ok(ki->args, *key, *rest)) {
+        return sl_err_set(err, SL_ECONFIG,
+                          "modify: '%s' expects '%s', got '%s'", ki->name,
+                          ki->usage, entry);
+    }
+    return SL_OK;
 }
 
 /* Compiles the arguments <args> of an entry of <kind> into <it>. */
@@ -248,16 +204,15 @@ static int modify_item_compile(struct modify_item *it, enum modify_kind kind,
     int rc;
 
     it->kind = kind;
-    modify_split(args, &key, &rest);
-    if (!modify_shape_ok(ki->args, key, rest)) {
-        return sl_err_set(err, SL_ECONFIG,
-                          "modify: '%s' expects '%s', got '%s'", ki->name,
-                          ki->usage, entry);
+    rc = modify_args_split(ki, args, entry, &key, &rest, err);
+    if (rc != SL_OK) {
+        return rc;
     }
     if (ki->args == MODIFY_ARGS_REGEX) {
-        return modify_regex(it, sl_str_cstr(key.ptr), entry, err);
+        return sl_rule_regex(&it->re, sl_str_cstr(key.ptr), err,
+                             "modify: invalid regex in '%s'", entry);
     }
-    rc = modify_accessor(&it->key, key, err);
+    rc = sl_rule_accessor(&it->key, key, "modify", err);
     if (rc != SL_OK) {
         return rc;
     }
@@ -270,10 +225,8 @@ static int modify_item_compile(struct modify_item *it, enum modify_kind kind,
         }
         return SL_OK;
     case MODIFY_ARGS_KEY_KEY:
-        modify_split(rest.ptr, &key, &unused);
-        return modify_accessor(&it->dst, key, err);
-    case MODIFY_ARGS_KEY_REGEX:
-        return modify_regex(it, rest, entry, err);
+        sl_rule_split(rest.ptr, &key, &unused);
+        return sl_rule_accessor(&it->dst, key, "modify", err);
     default:
         return SL_OK;
     }
@@ -293,18 +246,24 @@ static void modify_items_free(struct modify_item *items, size_t n)
 }
 
 /* Compiles one entry of a condition: "NAME ARGS". */
-static int modify_cond_compile(struct modify_item *it, const char *entry,
+static int modify_cond_compile(struct sl_rule *r, const char *entry,
                                struct sl_err *err)
 {
+    const struct sl_rule_src src = { .who = "modify", .entry = entry };
     struct sl_str name;
+    struct sl_str key;
     struct sl_str rest;
     size_t k;
+    int rc;
 
-    modify_split(entry, &name, &rest);
+    sl_rule_split(entry, &name, &rest);
     for (k = MODIFY_COND_KEY_EXISTS; k < MODIFY_NKINDS; k++) {
         if (sl_str_eq_cstr(name, modify_kinds[k].name)) {
-            return modify_item_compile(it, (enum modify_kind)k, rest.ptr, entry,
-                                       err);
+            rc = modify_args_split(&modify_kinds[k], rest.ptr, entry, &key,
+                                   &rest, err);
+            return rc != SL_OK ? rc
+                               : sl_rule_compile(r, modify_kinds[k].op, key,
+                                                 rest, &src, err);
         }
     }
     return sl_err_set(err, SL_ECONFIG,
@@ -386,9 +345,8 @@ static void modify_ctx_destroy(struct filter_modify_ctx *ctx)
         return;
     }
     modify_items_free(ctx->ops, ctx->nops);
-    modify_items_free(ctx->conds, ctx->nconds);
-    pcre2_match_data_free(ctx->md);
-    sl_buf_fini(&ctx->scratch);
+    sl_rule_free_array(ctx->conds, ctx->nconds);
+    sl_rule_scratch_fini(&ctx->scratch);
     sl_free(ctx);
 }
 
@@ -402,7 +360,6 @@ static int filter_modify_init(struct sl_instance *ins, void *conf,
     if (ctx == NULL) {
         return sl_err_set(err, SL_ENOMEM, "modify: out of memory");
     }
-    sl_buf_init(&ctx->scratch, 0);
     rc = modify_ops_compile(ctx, c, err);
     if (rc != SL_OK) {
         goto fail;
@@ -417,8 +374,7 @@ static int filter_modify_init(struct sl_instance *ins, void *conf,
                         "remove_regex, rename, copy, add or set");
         goto fail;
     }
-    ctx->md = pcre2_match_data_create(1, NULL);
-    if (ctx->md == NULL) {
+    if (sl_rule_scratch_init(&ctx->scratch) != SL_OK) {
         rc = sl_err_set(err, SL_ENOMEM, "modify: out of memory");
         goto fail;
     }
@@ -427,42 +383,6 @@ static int filter_modify_init(struct sl_instance *ins, void *conf,
 fail:
     modify_ctx_destroy(ctx);
     return rc;
-}
-
-static bool modify_match(struct filter_modify_ctx *ctx, const pcre2_code *re,
-                         struct sl_str text)
-{
-    return pcre2_match(re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""), text.len, 0,
-                       0, ctx->md, NULL) >= 0;
-}
-
-static bool modify_cond_holds(struct filter_modify_ctx *ctx,
-                              const struct modify_item *it,
-                              const struct sl_json *dom)
-{
-    const struct sl_json *v = sl_accessor_get(&it->key, dom);
-    struct sl_str text;
-
-    if (it->kind == MODIFY_COND_KEY_EXISTS) {
-        return v != NULL;
-    }
-    if (it->kind == MODIFY_COND_KEY_ABSENT) {
-        return v == NULL;
-    }
-    sl_buf_reset(&ctx->scratch);
-    if (v == NULL || !sl_json_scalar_text(v, &ctx->scratch, &text)) {
-        return false;
-    }
-    switch (it->kind) {
-    case MODIFY_COND_VALUE_EQUALS:
-        return sl_str_eq(text, sl_str_make(it->value, it->value_len));
-    case MODIFY_COND_VALUE_DIFFERS:
-        return !sl_str_eq(text, sl_str_make(it->value, it->value_len));
-    case MODIFY_COND_VALUE_MATCHES:
-        return modify_match(ctx, it->re, text);
-    default:
-        return false;
-    }
 }
 
 /* A top-level key named literally: renamed in place to keep its order. */
@@ -527,7 +447,7 @@ static bool modify_remove_regex(struct filter_modify_ctx *ctx,
 
     while (i > 0) {
         i--;
-        if (modify_match(ctx, it->re, dom->u.obj.v[i].key)) {
+        if (sl_rule_match(&ctx->scratch, it->re, dom->u.obj.v[i].key)) {
             sl_json_obj_remove_at(dom, i);
             changed = true;
         }
@@ -586,7 +506,7 @@ static enum sl_filter_result filter_modify_filter(struct sl_instance *ins,
         return SL_FILTER_KEEP;
     }
     for (i = 0; i < ctx->nconds; i++) {
-        if (!modify_cond_holds(ctx, &ctx->conds[i], dom)) {
+        if (!sl_rule_holds(&ctx->conds[i], dom, &ctx->scratch)) {
             return SL_FILTER_KEEP;
         }
     }

@@ -25,12 +25,11 @@
  * Runs on the main thread; per record it allocates only from the
  * record's arena.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sluice/plugin.h"
+#include "sluice/rule.h"
 #include "sluice/banned.h"
 
 enum norm_kind {
@@ -47,12 +46,6 @@ static const char *const norm_kind_names[] = { "log", "audit", "anomaly",
 static const char *const norm_event_kind[] = { "event", "event", "alert",
                                                "event", "metric" };
 
-enum norm_cond {
-    NC_EXISTS,
-    NC_EQUALS,
-    NC_MATCHES,
-};
-
 struct filter_normalize_conf {
     struct sl_strlist rules;
     bool detect_by_shape;
@@ -65,10 +58,7 @@ struct filter_normalize_conf {
 
 struct norm_rule {
     enum norm_kind kind;
-    enum norm_cond cond;
-    struct sl_accessor key;
-    char *value;
-    pcre2_code *re;
+    struct sl_rule cond;
 };
 
 struct filter_normalize_ctx {
@@ -76,8 +66,7 @@ struct filter_normalize_ctx {
     struct norm_rule *rules;
     size_t nrules;
     const char *prefix[NORM_NKINDS];
-    pcre2_match_data *md;
-    struct sl_buf scratch;
+    struct sl_rule_scratch scratch;
     struct sl_metric *m_kind[NORM_NKINDS];
 };
 
@@ -130,39 +119,14 @@ static const struct sl_option filter_normalize_options[] = {
 
 /* ---- set-up ----------------------------------------------------------- */
 
-static void norm_split(const char *s, struct sl_str *word, struct sl_str *rest)
+/* Checks what follows KEY in <entry>, then compiles it into <ru>. */
+static int norm_rule_tail(struct norm_rule *ru, enum sl_rule_op op,
+                          struct sl_str rest, const char *entry,
+                          struct sl_err *err)
 {
-    const char *p = s;
-    char quote = 0;
+    const struct sl_rule_src src = { .who = "normalize", .entry = entry };
 
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    word->ptr = p;
-    while (*p != '\0' && (quote != 0 || (*p != ' ' && *p != '\t'))) {
-        if (quote == 0 && (*p == '\'' || *p == '"')) {
-            quote = *p;
-        } else if (*p == quote) {
-            quote = 0;
-        }
-        p++;
-    }
-    word->len = (size_t)(p - word->ptr);
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    rest->ptr = p;
-    rest->len = strlen(p);
-}
-
-static int norm_rule_tail(struct norm_rule *ru, struct sl_str rest,
-                          const char *entry, struct sl_err *err)
-{
-    PCRE2_UCHAR msg[256];
-    PCRE2_SIZE eoff = 0;
-    int ecode = 0;
-
-    if (ru->cond == NC_EXISTS) {
+    if (op == SL_RULE_EXISTS) {
         return rest.len == 0 ? SL_OK
                              : sl_err_set(err, SL_ECONFIG,
                                           "normalize: key_exists takes one "
@@ -173,22 +137,7 @@ static int norm_rule_tail(struct norm_rule *ru, struct sl_str rest,
         return sl_err_set(err, SL_ECONFIG,
                           "normalize: missing VALUE or REGEX in '%s'", entry);
     }
-    if (ru->cond == NC_EQUALS) {
-        ru->value = sl_strndup(rest.ptr, rest.len);
-        return ru->value != NULL
-                   ? SL_OK
-                   : sl_err_set(err, SL_ENOMEM, "normalize: out of memory");
-    }
-    ru->re =
-        pcre2_compile((PCRE2_SPTR)rest.ptr, rest.len,
-                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
-    if (ru->re == NULL) {
-        pcre2_get_error_message(ecode, msg, sizeof(msg));
-        return sl_err_set(err, SL_ECONFIG,
-                          "normalize: invalid regex in '%s' at offset %zu: %s",
-                          entry, (size_t)eoff, (char *)msg);
-    }
-    return SL_OK;
+    return sl_rule_arg(&ru->cond, op, rest, &src, err);
 }
 
 static int norm_rule_compile(struct norm_rule *ru, const char *entry,
@@ -196,21 +145,21 @@ static int norm_rule_compile(struct norm_rule *ru, const char *entry,
 {
     static const char *const conds[] = { "key_exists", "key_value_equals",
                                          "key_value_matches" };
+    static const enum sl_rule_op ops[] = { SL_RULE_EXISTS, SL_RULE_EQUALS,
+                                           SL_RULE_MATCHES };
     struct sl_str kind, cond, key, rest;
-    char *text;
     size_t i;
     int rc;
 
-    norm_split(entry, &kind, &rest);
-    norm_split(rest.ptr, &cond, &rest);
-    norm_split(rest.ptr, &key, &rest);
+    sl_rule_split(entry, &kind, &rest);
+    sl_rule_split(rest.ptr, &cond, &rest);
+    sl_rule_split(rest.ptr, &key, &rest);
     for (i = 0; i < NORM_NKINDS && !sl_str_eq_cstr(kind, norm_kind_names[i]);
          i++) {
     }
     ru->kind = (enum norm_kind)i;
     for (i = 0; i < 3 && !sl_str_eq_cstr(cond, conds[i]); i++) {
     }
-    ru->cond = (enum norm_cond)i;
     if (ru->kind == NORM_NKINDS || i == 3 || key.len == 0) {
         return sl_err_set(err, SL_ECONFIG,
                           "normalize: rule '%s' expects 'KIND key_exists "
@@ -219,13 +168,8 @@ static int norm_rule_compile(struct norm_rule *ru, const char *entry,
                           "anomaly, error, metric or log)",
                           entry);
     }
-    text = sl_strndup(key.ptr, key.len);
-    if (text == NULL) {
-        return sl_err_set(err, SL_ENOMEM, "normalize: out of memory");
-    }
-    rc = sl_accessor_compile(&ru->key, text, err);
-    sl_free(text);
-    return rc == SL_OK ? norm_rule_tail(ru, rest, entry, err) : rc;
+    rc = sl_rule_accessor(&ru->cond.key, key, "normalize", err);
+    return rc == SL_OK ? norm_rule_tail(ru, ops[i], rest, entry, err) : rc;
 }
 
 static void norm_ctx_destroy(struct filter_normalize_ctx *ctx)
@@ -236,13 +180,10 @@ static void norm_ctx_destroy(struct filter_normalize_ctx *ctx)
         return;
     }
     for (i = 0; i < ctx->nrules; i++) {
-        sl_accessor_fini(&ctx->rules[i].key);
-        sl_free(ctx->rules[i].value);
-        pcre2_code_free(ctx->rules[i].re);
+        sl_rule_fini(&ctx->rules[i].cond);
     }
     sl_free(ctx->rules);
-    pcre2_match_data_free(ctx->md);
-    sl_buf_fini(&ctx->scratch);
+    sl_rule_scratch_fini(&ctx->scratch);
     sl_free(ctx);
 }
 
@@ -257,8 +198,8 @@ static int norm_setup(struct sl_instance *ins, struct filter_normalize_ctx *ctx,
     ctx->prefix[NORM_ANOMALY] = c->anomaly_tag_prefix;
     ctx->prefix[NORM_ERROR] = c->error_tag_prefix;
     ctx->rules = sl_calloc(c->rules.n + 1, sizeof(*ctx->rules));
-    ctx->md = pcre2_match_data_create(1, NULL);
-    if (ctx->rules == NULL || ctx->md == NULL) {
+    rc = sl_rule_scratch_init(&ctx->scratch);
+    if (ctx->rules == NULL || rc != SL_OK) {
         return sl_err_set(err, SL_ENOMEM, "normalize: out of memory");
     }
     for (i = 0; i < c->rules.n; i++) {
@@ -286,7 +227,6 @@ static int filter_normalize_init(struct sl_instance *ins, void *conf,
     if (ctx == NULL) {
         return sl_err_set(err, SL_ENOMEM, "normalize: out of memory");
     }
-    sl_buf_init(&ctx->scratch, 0);
     rc = norm_setup(ins, ctx, conf, err);
     if (rc != SL_OK) {
         norm_ctx_destroy(ctx);
@@ -402,27 +342,6 @@ static bool norm_str_is(const struct sl_json *v, const char *s)
            sl_str_eq_cstr(v->u.str, s);
 }
 
-static bool norm_rule_holds(struct filter_normalize_ctx *ctx,
-                            const struct norm_rule *ru,
-                            const struct sl_json *dom)
-{
-    const struct sl_json *v = sl_accessor_get(&ru->key, dom);
-    struct sl_str text;
-
-    if (ru->cond == NC_EXISTS || v == NULL) {
-        return v != NULL;
-    }
-    sl_buf_reset(&ctx->scratch);
-    if (!sl_json_scalar_text(v, &ctx->scratch, &text)) {
-        return false;
-    }
-    if (ru->cond == NC_EQUALS) {
-        return sl_str_eq_cstr(text, ru->value);
-    }
-    return pcre2_match(ru->re, (PCRE2_SPTR)(text.ptr ? text.ptr : ""), text.len,
-                       0, 0, ctx->md, NULL) >= 0;
-}
-
 static bool norm_has(const struct sl_json *dom, const char *key)
 {
     return sl_json_obj_get(dom, sl_str_cstr(key)) != NULL;
@@ -499,7 +418,7 @@ static enum norm_kind norm_kind_of(struct filter_normalize_ctx *ctx,
     size_t i;
 
     for (i = 0; i < ctx->nrules; i++) {
-        if (norm_rule_holds(ctx, &ctx->rules[i], dom)) {
+        if (sl_rule_holds(&ctx->rules[i].cond, dom, &ctx->scratch)) {
             return ctx->rules[i].kind;
         }
     }
