@@ -53,6 +53,20 @@ struct sl_daemon {
     int exit_code;
 };
 
+/*
+ * sluice speaks TLS through OpenSSL.  GnuTLS is only mapped because
+ * libcurl's LDAP support (libldap) links it, and nothing here calls it,
+ * but its library constructor initialises it anyway at load time (its
+ * tables and p11-kit's modules: ~0.8 MiB of resident memory).  GnuTLS
+ * skips that when the executable defines this function (its documented
+ * GNUTLS_SKIP_GLOBAL_INIT hook); exported by the link (Makefile.am).
+ */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+    return 1;
+}
+
 static void print_errors(const struct sl_errlist *errs)
 {
     char line[SL_ERR_MSG_MAX + SL_ERR_FILE_MAX + SL_ERR_KEY_MAX + 32];
