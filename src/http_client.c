@@ -833,6 +833,40 @@ void sl_http_client_destroy(struct sl_http_client *c)
     sl_free(c);
 }
 
+/* ---- per-worker state ---- */
+
+int sl_http_worker_init(struct sl_http_worker *hw, struct sl_worker *w,
+                        const struct sl_http_conf *conf, struct sl_err *err)
+{
+    /* The arena and the buffer first, so that fini is safe whatever the
+     * client does. */
+    sl_arena_init(&hw->arena, 0, 0);
+    sl_buf_init(&hw->scratch, 0);
+    hw->http = sl_http_client_create(w, conf, err);
+    return hw->http != NULL ? SL_OK : SL_ECONFIG;
+}
+
+void sl_http_worker_fini(struct sl_http_worker *hw)
+{
+    sl_http_client_destroy(hw->http);
+    hw->http = NULL;
+    sl_arena_fini(&hw->arena);
+    sl_buf_fini(&hw->scratch);
+}
+
+struct sl_json *sl_http_worker_parse(struct sl_http_worker *hw,
+                                     const struct sl_event *ev)
+{
+    struct sl_json *dom = NULL;
+
+    sl_arena_reset(&hw->arena);
+    if (sl_json_parse(&hw->arena, ev->body.ptr, ev->body.len, &dom, NULL) !=
+        SL_OK) {
+        return NULL;
+    }
+    return dom;
+}
+
 /* ---- flushes ---- */
 
 static void http_flush_fini(struct sl_http_flush *f)

@@ -49,9 +49,8 @@ struct am {
 
 struct am_worker {
     const struct am *am;
-    struct sl_http_client *http;
-    struct sl_arena arena;
-    struct sl_buf scratch, text;
+    struct sl_http_worker hw;
+    struct sl_buf text;
 };
 
 static const struct sl_option am_options[] = {
@@ -133,8 +132,8 @@ static int am_pairs(struct am_worker *wk, struct sl_buf *b,
                                       ? sl_accessor_get(&keys[i].acc, dom)
                                       : NULL;
 
-        sl_buf_reset(&wk->scratch);
-        if (v == NULL || !sl_json_scalar_text(v, &wk->scratch, &s) ||
+        sl_buf_reset(&wk->hw.scratch);
+        if (v == NULL || !sl_json_scalar_text(v, &wk->hw.scratch, &s) ||
             s.len == 0) {
             continue;
         }
@@ -180,7 +179,7 @@ static int am_annotations(struct am_worker *wk, struct sl_buf *b,
     if (rc == SL_OK && wk->am->summary != NULL) {
         sl_buf_reset(&wk->text);
         rc = sl_http_tmpl_render(wk->am->summary, tag, ev->ts_ns, dom,
-                                 &wk->scratch, &wk->text);
+                                 &wk->hw.scratch, &wk->text);
         rc = rc ? rc : sl_buf_append_str(b, "\"summary\":");
         rc = rc ? rc : sl_json_write_string(b, wk->text.data != NULL
                                                    ? wk->text.data
@@ -221,14 +220,9 @@ static int am_record(struct sl_http_flush *f, size_t i, bool first,
     struct am_worker *wk = arg;
     const struct sl_event *ev = sl_http_flush_event(f, i);
     struct sl_str tag = sl_batch_tag(sl_http_flush_batch(f));
-    struct sl_json *dom = NULL;
+    struct sl_json *dom = sl_http_worker_parse(&wk->hw, ev);
     int rc;
 
-    sl_arena_reset(&wk->arena);
-    if (sl_json_parse(&wk->arena, ev->body.ptr, ev->body.len, &dom, NULL) !=
-        SL_OK) {
-        dom = NULL;
-    }
     rc = first ? SL_OK : sl_buf_putc(body, ',');
     rc = rc ? rc : am_labels(wk, body, dom);
     rc = rc ? rc : am_annotations(wk, body, ev, tag, dom);
@@ -242,8 +236,9 @@ static enum sl_flush_result am_flush(struct sl_batch *b, struct sl_worker *w)
                                             .record = am_record,
                                             .end = am_end };
 
-    return sl_http_flush_run(((struct am_worker *)sl_worker_ctx(w))->http, b,
-                             &ops, sl_worker_ctx(w));
+    struct am_worker *wk = sl_worker_ctx(w);
+
+    return sl_http_flush_run(wk->hw.http, b, &ops, wk);
 }
 
 static void am_worker_exit(struct sl_instance *ins, struct sl_worker *w)
@@ -254,9 +249,7 @@ static void am_worker_exit(struct sl_instance *ins, struct sl_worker *w)
     if (wk == NULL) {
         return;
     }
-    sl_http_client_destroy(wk->http);
-    sl_arena_fini(&wk->arena);
-    sl_buf_fini(&wk->scratch);
+    sl_http_worker_fini(&wk->hw);
     sl_buf_fini(&wk->text);
     sl_free(wk);
     sl_worker_set_ctx(w, NULL);
@@ -271,12 +264,9 @@ static int am_worker_init(struct sl_instance *ins, struct sl_worker *w,
         return sl_err_set(err, SL_ENOMEM, "alertmanager: out of memory");
     }
     wk->am = sl_instance_ctx(ins);
-    sl_arena_init(&wk->arena, 0, 0);
-    sl_buf_init(&wk->scratch, 0);
     sl_buf_init(&wk->text, 0);
     sl_worker_set_ctx(w, wk);
-    wk->http = sl_http_client_create(w, &wk->am->conf->http, err);
-    if (wk->http == NULL) {
+    if (sl_http_worker_init(&wk->hw, w, &wk->am->conf->http, err) != SL_OK) {
         am_worker_exit(ins, w);
         return SL_ECONFIG;
     }

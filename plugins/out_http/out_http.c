@@ -37,9 +37,7 @@ struct out_http {
 
 struct out_http_worker {
     const struct out_http *h;
-    struct sl_http_client *http;
-    struct sl_arena arena;
-    struct sl_buf scratch;
+    struct sl_http_worker hw;
 };
 
 static const char *const http_formats[] = { "json", "json_lines",
@@ -122,17 +120,13 @@ static int http_end(struct sl_http_flush *f, struct sl_http_request *req,
 static int http_render(struct out_http_worker *wk, struct sl_http_flush *f,
                        const struct sl_event *ev, struct sl_buf *body)
 {
-    struct sl_json *dom = NULL;
+    const struct sl_json *dom = sl_http_tmpl_uses_record(wk->h->tmpl)
+                                    ? sl_http_worker_parse(&wk->hw, ev)
+                                    : NULL;
 
-    sl_arena_reset(&wk->arena);
-    if (sl_http_tmpl_uses_record(wk->h->tmpl) &&
-        sl_json_parse(&wk->arena, ev->body.ptr, ev->body.len, &dom, NULL) !=
-            SL_OK) {
-        dom = NULL;
-    }
     return sl_http_tmpl_render(wk->h->tmpl,
-                               sl_batch_tag(sl_http_flush_batch(f)),
-                               ev->ts_ns, dom, &wk->scratch, body);
+                               sl_batch_tag(sl_http_flush_batch(f)), ev->ts_ns,
+                               dom, &wk->hw.scratch, body);
 }
 
 static int http_record(struct sl_http_flush *f, size_t i, bool first,
@@ -173,7 +167,7 @@ static enum sl_flush_result out_http_flush(struct sl_batch *b,
     int fmt = wk->h->conf->format;
     bool single = fmt == HF_JSON || fmt == HF_TEMPLATE;
 
-    return sl_http_flush_run(wk->http, b, single ? &ops_single : &ops_batch,
+    return sl_http_flush_run(wk->hw.http, b, single ? &ops_single : &ops_batch,
                              wk);
 }
 
@@ -188,9 +182,7 @@ static void out_http_worker_exit(struct sl_instance *ins,
     if (wk == NULL) {
         return;
     }
-    sl_http_client_destroy(wk->http);
-    sl_arena_fini(&wk->arena);
-    sl_buf_fini(&wk->scratch);
+    sl_http_worker_fini(&wk->hw);
     sl_free(wk);
     sl_worker_set_ctx(w, NULL);
 }
@@ -205,11 +197,8 @@ static int out_http_worker_init(struct sl_instance *ins, struct sl_worker *w,
         return sl_err_set(err, SL_ENOMEM, "http: out of memory");
     }
     wk->h = h;
-    sl_arena_init(&wk->arena, 0, 0);
-    sl_buf_init(&wk->scratch, 0);
     sl_worker_set_ctx(w, wk);
-    wk->http = sl_http_client_create(w, &h->conf->http, err);
-    if (wk->http == NULL) {
+    if (sl_http_worker_init(&wk->hw, w, &h->conf->http, err) != SL_OK) {
         out_http_worker_exit(ins, w);
         return SL_ECONFIG;
     }

@@ -44,9 +44,8 @@ struct pgw {
 struct pgw_worker {
     struct sl_instance *ins;
     const struct pgw *p;
-    struct sl_http_client *http;
+    struct sl_http_worker hw;
     struct event *timer;
-    struct sl_arena arena;
     struct sl_buf fam; /* family of the previous record of a request */
     bool busy;
 };
@@ -207,7 +206,7 @@ static void pgw_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pgw_arm(pw);
-    if (pw->busy || (req = sl_http_request_get(pw->http)) == NULL) {
+    if (pw->busy || (req = sl_http_request_get(pw->hw.http)) == NULL) {
         return;
     }
     rc = pgw_target(pw, req);
@@ -314,15 +313,14 @@ static int pgw_record(struct sl_http_flush *f, size_t i, bool first,
     struct pgw_worker *pw = arg;
     const struct sl_event *ev = sl_http_flush_event(f, i);
     const struct sl_json *name, *type;
-    struct sl_json *rec = NULL;
+    struct sl_json *rec;
     struct sl_str ty = sl_str_cstr("untyped");
     size_t mark = body->len;
     int rc;
 
     (void)first;
-    sl_arena_reset(&pw->arena);
-    if (sl_json_parse(&pw->arena, ev->body.ptr, ev->body.len, &rec, NULL) !=
-            SL_OK ||
+    rec = sl_http_worker_parse(&pw->hw, ev);
+    if (rec == NULL ||
         (name = sl_json_obj_get(rec, sl_str_cstr("metric"))) == NULL ||
         name->type != SL_JSON_STRING) {
         sl_http_flush_fail(f, i, true, "not a metric record");
@@ -369,7 +367,7 @@ static enum sl_flush_result pgw_flush(struct sl_batch *b, struct sl_worker *w)
     if (pw->p->conf->source == PGW_DAEMON) {
         return SL_FLUSH_OK;
     }
-    return sl_http_flush_run(pw->http, b, &ops, pw);
+    return sl_http_flush_run(pw->hw.http, b, &ops, pw);
 }
 
 /* ---- life cycle ---- */
@@ -385,8 +383,7 @@ static void pgw_worker_exit(struct sl_instance *ins, struct sl_worker *w)
     if (pw->timer != NULL) {
         event_free(pw->timer);
     }
-    sl_http_client_destroy(pw->http);
-    sl_arena_fini(&pw->arena);
+    sl_http_worker_fini(&pw->hw);
     sl_buf_fini(&pw->fam);
     sl_free(pw);
     sl_worker_set_ctx(w, NULL);
@@ -403,11 +400,9 @@ static int pgw_worker_init(struct sl_instance *ins, struct sl_worker *w,
     }
     pw->ins = ins;
     pw->p = sl_instance_ctx(ins);
-    sl_arena_init(&pw->arena, 0, 0);
     sl_buf_init(&pw->fam, 0);
     sl_worker_set_ctx(w, pw);
-    pw->http = sl_http_client_create(w, &pw->p->conf->http, err);
-    if (pw->http == NULL) {
+    if (sl_http_worker_init(&pw->hw, w, &pw->p->conf->http, err) != SL_OK) {
         pgw_worker_exit(ins, w);
         return SL_ECONFIG;
     }

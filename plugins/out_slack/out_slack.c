@@ -37,9 +37,8 @@ struct slack {
 
 struct slack_worker {
     const struct slack *s;
-    struct sl_http_client *http;
-    struct sl_arena arena;
-    struct sl_buf scratch, raw, esc;
+    struct sl_http_worker hw;
+    struct sl_buf raw, esc;
 };
 
 static const struct sl_option slack_options[] = {
@@ -99,18 +98,13 @@ static int slack_record(struct sl_http_flush *f, size_t i, bool first,
     struct slack_worker *wk = arg;
     const struct sl_event *ev = sl_http_flush_event(f, i);
     struct sl_str tag = sl_batch_tag(sl_http_flush_batch(f));
-    struct sl_json *dom = NULL;
+    struct sl_json *dom = sl_http_worker_parse(&wk->hw, ev);
     int rc;
 
     (void)first;
-    sl_arena_reset(&wk->arena);
-    if (sl_json_parse(&wk->arena, ev->body.ptr, ev->body.len, &dom, NULL) !=
-        SL_OK) {
-        dom = NULL;
-    }
     sl_buf_reset(&wk->raw);
     sl_buf_reset(&wk->esc);
-    rc = sl_http_tmpl_render(wk->s->text, tag, ev->ts_ns, dom, &wk->scratch,
+    rc = sl_http_tmpl_render(wk->s->text, tag, ev->ts_ns, dom, &wk->hw.scratch,
                              &wk->raw);
     rc = rc ? rc : slack_escape(&wk->esc, wk->raw.data, wk->raw.len);
     rc = rc ? rc : sl_buf_append_str(body, "{\"text\":");
@@ -120,8 +114,9 @@ static int slack_record(struct sl_http_flush *f, size_t i, bool first,
                                         wk->esc.len);
     if (rc == SL_OK && wk->s->blocks != NULL) {
         rc = sl_buf_append_str(body, ",\"blocks\":");
-        rc = rc ? rc : sl_http_tmpl_render(wk->s->blocks, tag, ev->ts_ns,
-                                           dom, &wk->scratch, body);
+        rc = rc ? rc
+                : sl_http_tmpl_render(wk->s->blocks, tag, ev->ts_ns, dom,
+                                      &wk->hw.scratch, body);
     }
     return rc ? rc : sl_buf_putc(body, '}');
 }
@@ -148,7 +143,7 @@ static enum sl_flush_result slack_flush(struct sl_batch *b,
                                             .one_per_request = true };
     struct slack_worker *wk = sl_worker_ctx(w);
 
-    return sl_http_flush_run(wk->http, b, &ops, wk);
+    return sl_http_flush_run(wk->hw.http, b, &ops, wk);
 }
 
 static void slack_worker_exit(struct sl_instance *ins, struct sl_worker *w)
@@ -159,9 +154,7 @@ static void slack_worker_exit(struct sl_instance *ins, struct sl_worker *w)
     if (wk == NULL) {
         return;
     }
-    sl_http_client_destroy(wk->http);
-    sl_arena_fini(&wk->arena);
-    sl_buf_fini(&wk->scratch);
+    sl_http_worker_fini(&wk->hw);
     sl_buf_fini(&wk->raw);
     sl_buf_fini(&wk->esc);
     sl_free(wk);
@@ -177,13 +170,10 @@ static int slack_worker_init(struct sl_instance *ins, struct sl_worker *w,
         return sl_err_set(err, SL_ENOMEM, "slack: out of memory");
     }
     wk->s = sl_instance_ctx(ins);
-    sl_arena_init(&wk->arena, 0, 0);
-    sl_buf_init(&wk->scratch, 0);
     sl_buf_init(&wk->raw, 0);
     sl_buf_init(&wk->esc, 0);
     sl_worker_set_ctx(w, wk);
-    wk->http = sl_http_client_create(w, &wk->s->http, err);
-    if (wk->http == NULL) {
+    if (sl_http_worker_init(&wk->hw, w, &wk->s->http, err) != SL_OK) {
         slack_worker_exit(ins, w);
         return SL_ECONFIG;
     }

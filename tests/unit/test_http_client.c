@@ -1,7 +1,8 @@
 /*
  * test_http_client.c - the HTTP engine's pure helpers: status classes
  * (protocols.md 0), Retry-After (seconds and HTTP-date), header lookup,
- * answer descriptions and templates.
+ * answer descriptions, templates, and the per-worker state's record
+ * parsing and release.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,12 +137,48 @@ static void test_templates(void **state)
     assert_null(sl_http_tmpl_create("x-${unclosed", 0, &err));
 }
 
+/* sl_http_worker_parse: a JSON body gives its root, anything else NULL;
+ * each call reuses the arena.  sl_http_worker_fini is safe on a zeroed
+ * struct and after use (no client: that needs a worker loop, covered by
+ * the integration tests). */
+static void test_worker_parse(void **state)
+{
+    struct sl_http_worker hw;
+    struct sl_event ev = { .body = SL_STR_LIT("{\"a\":\"x\"}") };
+    struct sl_json *dom;
+    const struct sl_json *v;
+
+    (void)state;
+    memset(&hw, 0, sizeof(hw));
+    sl_http_worker_fini(&hw);
+    sl_arena_init(&hw.arena, 0, 0);
+    sl_buf_init(&hw.scratch, 0);
+    dom = sl_http_worker_parse(&hw, &ev);
+    assert_non_null(dom);
+    v = sl_json_obj_get(dom, SL_STR_LIT("a"));
+    assert_non_null(v);
+    assert_int_equal(v->type, SL_JSON_STRING);
+    assert_true(sl_str_eq_cstr(v->u.str, "x"));
+    ev.body = sl_str_cstr("not json");
+    assert_null(sl_http_worker_parse(&hw, &ev));
+    ev.body = sl_str_cstr("");
+    assert_null(sl_http_worker_parse(&hw, &ev));
+    ev.body = sl_str_cstr("{\"b\":[1,2]}");
+    dom = sl_http_worker_parse(&hw, &ev);
+    assert_non_null(dom);
+    assert_null(sl_json_obj_get(dom, SL_STR_LIT("a")));
+    assert_non_null(sl_json_obj_get(dom, SL_STR_LIT("b")));
+    sl_http_worker_fini(&hw);
+    assert_null(hw.http);
+    sl_http_worker_fini(&hw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),  cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_headers),   cmocka_unit_test(test_describe),
-        cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_templates), cmocka_unit_test(test_worker_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

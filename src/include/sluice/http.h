@@ -220,6 +220,33 @@ int sl_http_request_send(struct sl_http_request *req, sl_http_done_fn done,
 /* Requests in flight. */
 size_t sl_http_client_inflight(const struct sl_http_client *c);
 
+/* ---- per-worker state ---- */
+
+/* What every HTTP output keeps per worker: its client, an arena that
+ * record bodies are parsed into, and a scratch buffer for templates.
+ * Embed it in the output's worker context; worker thread only. */
+struct sl_http_worker {
+    struct sl_http_client *http;
+    struct sl_arena arena;
+    struct sl_buf scratch;
+};
+
+/* Initialises <hw> and creates its client on worker <w> with <conf>
+ * (which must outlive it).  Returns SL_OK, or SL_ECONFIG with <err>
+ * filled; either way <hw> is then released with sl_http_worker_fini. */
+int sl_http_worker_init(struct sl_http_worker *hw, struct sl_worker *w,
+                        const struct sl_http_conf *conf, struct sl_err *err);
+
+/* Destroys the client of <hw> (requests in flight are aborted, their
+ * callbacks not called) and frees its memory.  Safe on a zeroed <hw>. */
+void sl_http_worker_fini(struct sl_http_worker *hw);
+
+/* Parses the body of <ev> as JSON into the arena of <hw>, which is reset
+ * first.  Returns the root, or NULL when the body is not JSON.  The
+ * result is valid until the next call. */
+struct sl_json *sl_http_worker_parse(struct sl_http_worker *hw,
+                                     const struct sl_event *ev);
+
 /* ---- batch flushes ---- */
 
 struct sl_http_flush;
