@@ -24,9 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "sluice/plugin.h"
+#include "sluice/ticker.h"
 #include "sluice/banned.h"
 
 #define PTF_MAX_SERIES 100000
@@ -51,7 +50,7 @@ struct ptf_worker {
     struct sl_instance *ins;
     const struct ptf_conf *conf;
     struct sl_worker *w;
-    struct event *timer;
+    struct sl_ticker ticker; /* metrics_source daemon */
     struct ptf_series *series;
     size_t n, cap;
     struct sl_arena arena;
@@ -415,23 +414,15 @@ static enum sl_flush_result ptf_flush(struct sl_batch *b, struct sl_worker *w)
     return failed ? SL_FLUSH_PARTIAL : SL_FLUSH_OK;
 }
 
-static void ptf_tick(evutil_socket_t fd, short what, void *arg)
+static void ptf_tick(void *arg)
 {
     struct ptf_worker *pw = arg;
-    struct timeval tv = {
-        .tv_sec = (time_t)(pw->conf->interval / 1000),
-        .tv_usec = (suseconds_t)(pw->conf->interval % 1000) * 1000,
-    };
-    int rc;
+    int rc = ptf_write_daemon(pw);
 
-    (void)fd;
-    (void)what;
-    rc = ptf_write_daemon(pw);
     if (rc != SL_OK) {
         sl_log_warn(pw->ins, "cannot write %s: %s", pw->conf->path,
                     sl_strerror(rc));
     }
-    event_add(pw->timer, &tv);
 }
 
 static void ptf_worker_exit(struct sl_instance *ins, struct sl_worker *w)
@@ -443,9 +434,7 @@ static void ptf_worker_exit(struct sl_instance *ins, struct sl_worker *w)
     if (pw == NULL) {
         return;
     }
-    if (pw->timer != NULL) {
-        event_free(pw->timer);
-    }
+    sl_ticker_stop(&pw->ticker);
     for (i = 0; i < pw->n; i++) {
         sl_free(pw->series[i].family);
         sl_free(pw->series[i].type);
@@ -466,7 +455,6 @@ static int ptf_worker_init(struct sl_instance *ins, struct sl_worker *w,
                            struct sl_err *err)
 {
     struct ptf_worker *pw = sl_calloc(1, sizeof(*pw));
-    struct timeval now = { 0, 0 };
 
     if (pw == NULL) {
         return sl_err_set(err, SL_ENOMEM, "prometheus_textfile: out of memory");
@@ -480,14 +468,11 @@ static int ptf_worker_init(struct sl_instance *ins, struct sl_worker *w,
     sl_buf_init(&pw->lines, 0);
     sl_buf_init(&pw->scratch, 0);
     sl_worker_set_ctx(w, pw);
-    if (pw->conf->source == PTF_DAEMON) {
-        pw->timer = evtimer_new(sl_worker_base(w), ptf_tick, pw);
-        if (pw->timer == NULL) {
-            ptf_worker_exit(ins, w);
-            return sl_err_set(err, SL_ENOMEM,
-                              "prometheus_textfile: out of memory");
-        }
-        event_add(pw->timer, &now);
+    if (pw->conf->source == PTF_DAEMON &&
+        sl_ticker_start(&pw->ticker, sl_worker_base(w), pw->conf->interval,
+                        ptf_tick, pw) != SL_OK) {
+        ptf_worker_exit(ins, w);
+        return sl_err_set(err, SL_ENOMEM, "prometheus_textfile: out of memory");
     }
     return SL_OK;
 }

@@ -19,10 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "sluice/http.h"
 #include "sluice/plugin.h"
+#include "sluice/ticker.h"
 #include "sluice/banned.h"
 
 enum pgw_source { PGW_DAEMON, PGW_RECORDS };
@@ -45,7 +44,7 @@ struct pgw_worker {
     struct sl_instance *ins;
     const struct pgw *p;
     struct sl_http_worker hw;
-    struct event *timer;
+    struct sl_ticker ticker;
     struct sl_buf fam; /* family of the previous record of a request */
     bool busy;
 };
@@ -171,17 +170,7 @@ static int pgw_target(struct pgw_worker *pw, struct sl_http_request *req)
                                                 "charset=utf-8");
 }
 
-/* ---- daemon source: a timer ---- */
-
-static void pgw_arm(struct pgw_worker *pw)
-{
-    struct timeval tv = {
-        .tv_sec = (time_t)(pw->p->conf->interval / 1000),
-        .tv_usec = (suseconds_t)(pw->p->conf->interval % 1000) * 1000,
-    };
-
-    event_add(pw->timer, &tv);
-}
+/* ---- daemon source: a ticker ---- */
 
 static void pgw_pushed(struct sl_http_request *req,
                        const struct sl_http_response *resp, void *arg)
@@ -197,15 +186,12 @@ static void pgw_pushed(struct sl_http_request *req,
     }
 }
 
-static void pgw_tick(evutil_socket_t fd, short what, void *arg)
+static void pgw_tick(void *arg)
 {
     struct pgw_worker *pw = arg;
     struct sl_http_request *req;
     int rc;
 
-    (void)fd;
-    (void)what;
-    pgw_arm(pw);
     if (pw->busy || (req = sl_http_request_get(pw->hw.http)) == NULL) {
         return;
     }
@@ -380,9 +366,7 @@ static void pgw_worker_exit(struct sl_instance *ins, struct sl_worker *w)
     if (pw == NULL) {
         return;
     }
-    if (pw->timer != NULL) {
-        event_free(pw->timer);
-    }
+    sl_ticker_stop(&pw->ticker);
     sl_http_worker_fini(&pw->hw);
     sl_buf_fini(&pw->fam);
     sl_free(pw);
@@ -393,7 +377,6 @@ static int pgw_worker_init(struct sl_instance *ins, struct sl_worker *w,
                            struct sl_err *err)
 {
     struct pgw_worker *pw = sl_calloc(1, sizeof(*pw));
-    struct timeval now = { 0, 0 };
 
     if (pw == NULL) {
         return sl_err_set(err, SL_ENOMEM, "pushgateway: out of memory");
@@ -406,13 +389,11 @@ static int pgw_worker_init(struct sl_instance *ins, struct sl_worker *w,
         pgw_worker_exit(ins, w);
         return SL_ECONFIG;
     }
-    if (pw->p->conf->source == PGW_DAEMON) {
-        pw->timer = evtimer_new(sl_worker_base(w), pgw_tick, pw);
-        if (pw->timer == NULL) {
-            pgw_worker_exit(ins, w);
-            return sl_err_set(err, SL_ENOMEM, "pushgateway: out of memory");
-        }
-        event_add(pw->timer, &now);
+    if (pw->p->conf->source == PGW_DAEMON &&
+        sl_ticker_start(&pw->ticker, sl_worker_base(w), pw->p->conf->interval,
+                        pgw_tick, pw) != SL_OK) {
+        pgw_worker_exit(ins, w);
+        return sl_err_set(err, SL_ENOMEM, "pushgateway: out of memory");
     }
     return SL_OK;
 }
