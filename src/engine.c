@@ -50,9 +50,13 @@ static const struct sl_option service_options[] = {
     { .name = "idle_flush_min_age", .type = SL_OPT_TIME, .def = "10ms",
       S(idle_flush_min_age_ms), .max = 3600 * 1000,
       .desc = "Age an open chunk must reach before an idle flush seals it; "
-              "bounds the chunks (and, with filesystem storage, the files) "
-              "a trickle of records creates to one per this interval and "
-              "input." },
+              "bounds the chunks a trickle of records creates to one per "
+              "this interval and input." },
+    { .name = "storage.idle_flush_min_age", .type = SL_OPT_TIME,
+      .def = "100ms", S(storage_idle_flush_min_age_ms), .max = 3600 * 1000,
+      .desc = "idle_flush_min_age for the chunks of inputs with filesystem "
+              "storage, where every chunk is a file and an fsync: at most "
+              "one idle flush per this interval and input." },
     { .name = "grace", .type = SL_OPT_TIME, .def = "5s", S(grace_ms),
       .max = 3600 * 1000,
       .desc = "On SIGTERM/SIGINT (and reload), how long outputs may go on "
@@ -1066,8 +1070,7 @@ static void engine_idle_cb(evutil_socket_t fd, short what, void *arg)
     }
     now = sl_time_mono_ns();
     for (i = 0; i < e->ninputs; i++) {
-        sl_input_idle_seal(e->inputs[i], hungry, now,
-                           e->svc.idle_flush_min_age_ms * 1000000, &wait);
+        sl_input_idle_seal(e->inputs[i], hungry, now, &wait);
     }
     if (wait != INT64_MAX && !evtimer_pending(e->idle_timer, NULL)) {
         int64_t us = wait / 1000 + 1;

@@ -76,6 +76,7 @@ struct sl_service_conf {
     int64_t flush_ms;
     bool idle_flush;
     int64_t idle_flush_min_age_ms;
+    int64_t storage_idle_flush_min_age_ms;
     int64_t grace_ms;
     int log_level;
     int log_format;
@@ -291,10 +292,11 @@ void sl_input_flush_chunks(struct sl_instance *ins, bool all);
 
 /* Idle flush: seals each open chunk of <ins> whose routed outputs are all
  * in <hungry> (bit i: engine->outputs[i] can take a batch now) and that
- * is at least <min_age_ns> old (monotonic <now_ns>).  Lowers *wait_ns to
- * the time until a younger such chunk qualifies. */
+ * is old enough (service.idle_flush_min_age, or for a file-backed chunk
+ * service.storage.idle_flush_min_age; monotonic <now_ns>).  Lowers
+ * *wait_ns to the time until a younger such chunk qualifies. */
 void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
-                        int64_t now_ns, int64_t min_age_ns, int64_t *wait_ns);
+                        int64_t now_ns, int64_t *wait_ns);
 
 /* Records were appended: schedule the idle check (cheap when scheduled). */
 static inline void sl_engine_idle_arm(struct sl_engine *e)

@@ -273,7 +273,7 @@ void sl_input_flush_chunks(struct sl_instance *ins, bool all)
 }
 
 void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
-                        int64_t now_ns, int64_t min_age_ns, int64_t *wait_ns)
+                        int64_t now_ns, int64_t *wait_ns)
 {
     struct sl_engine *e = ins->engine;
     size_t i = 0;
@@ -286,6 +286,9 @@ void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
         struct sl_chunk *c = v;
         struct sl_route *r;
         int64_t age = now_ns - c->created_mono_ns;
+        int64_t min_age_ns = (c->fs ? e->svc.storage_idle_flush_min_age_ms
+                                    : e->svc.idle_flush_min_age_ms) *
+                             SL_NS_PER_MS;
 
         if (c->records == 0) {
             continue;

@@ -11,13 +11,14 @@ import pytest
 from conftest import HttpSink, read_ndjson, wait_for, yq
 
 
-def http_to_file(tmp_path):
+def http_to_file(tmp_path, storage="memory"):
     return f"""
 pipeline:
   inputs:
     - name: http
       port: 0
       port_file: {yq(tmp_path / "in.port")}
+      storage.type: {storage}
   outputs:
     - name: file
       match: '*'
@@ -41,8 +42,10 @@ def out_records(tmp_path):
     return read_ndjson(path) if path.exists() else []
 
 
-def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_path):
-    s = sluice_factory(http_to_file(tmp_path), service={"flush": "60s"}).start()
+@pytest.mark.parametrize("storage", ["memory", "filesystem"])
+def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_path,
+                                                            storage):
+    s = sluice_factory(http_to_file(tmp_path, storage), service={"flush": "60s"}).start()
     t0 = post(tmp_path, [{"n": 1, "msg": "hello"}])
     got = wait_for(lambda: out_records(tmp_path), 5, "record in the file output")
     assert time.monotonic() - t0 < 5
@@ -53,14 +56,18 @@ def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_
     wait_for(lambda: s.metric("sluice_output_records_total") == 11, 5, "output count")
 
 
-@pytest.mark.parametrize("service,held,earliest", [
+@pytest.mark.parametrize("storage,service,held,earliest", [
     # off: only the flush tick (3 s) seals
-    ({"flush": "3s", "idle_flush": "off"}, 1.0, 0.0),
+    ("memory", {"flush": "3s", "idle_flush": "off"}, 1.0, 0.0),
     # a chunk younger than idle_flush_min_age waits for it
-    ({"flush": "60s", "idle_flush_min_age": "1500ms"}, 0.6, 1.4),
-], ids=["off", "min_age"])
-def test_record_is_held_until(sluice_factory, tmp_path, service, held, earliest):
-    sluice_factory(http_to_file(tmp_path), service=service).start()
+    ("memory", {"flush": "60s", "idle_flush_min_age": "1500ms"}, 0.6, 1.4),
+    # file-backed chunks have their own, longer minimum age
+    ("filesystem", {"flush": "60s", "storage.idle_flush_min_age": "1500ms"},
+     0.6, 1.4),
+], ids=["off", "min_age", "storage_min_age"])
+def test_record_is_held_until(sluice_factory, tmp_path, storage, service, held,
+                              earliest):
+    sluice_factory(http_to_file(tmp_path, storage), service=service).start()
     t0 = post(tmp_path, [{"n": 1}])
     time.sleep(held)
     assert out_records(tmp_path) == [], f"sealed within {held} s"
