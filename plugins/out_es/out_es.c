@@ -69,12 +69,10 @@ struct out_es {
 struct out_es_worker {
     const struct out_es *es;
     struct sl_instance *ins;
-    struct sl_http_client *http;
+    struct sl_http_worker hw; /* client, record DOM arena, scratch */
     struct sl_json_checker *checker;
     EVP_MD_CTX *md_ctx;
     EVP_MD *sha256;
-    struct sl_arena arena;    /* the DOM of one record */
-    struct sl_buf scratch;
     struct sl_buf index;      /* JSON string of the current index */
     int64_t index_sec;        /* second the cached index is for */
     bool index_valid;
@@ -218,13 +216,13 @@ static bool es_body_has(struct out_es_worker *wk, struct sl_str body,
         return false;
     }
     /* Rare: confirm that it is a top-level member. */
-    sl_buf_reset(&wk->scratch);
-    if (sl_json_unescape(&wk->scratch,
+    sl_buf_reset(&wk->hw.scratch);
+    if (sl_json_unescape(&wk->hw.scratch,
                          sl_str_make(probe->data, probe->len - 1)) !=
         SL_OK) {
         return true;
     }
-    key = sl_buf_str(&wk->scratch);
+    key = sl_buf_str(&wk->hw.scratch);
     if (sl_json_check_find(wk->checker, body.ptr, body.len, key, &loc,
                            NULL) > SL_JSON_CHECK_COMPACT) {
         return true;
@@ -271,20 +269,6 @@ static int es_source(struct out_es_worker *wk, const struct sl_event *ev,
 
 /* ---- action line ---- */
 
-/* The record's DOM, or NULL (not an object, ENOMEM). */
-static struct sl_json *es_dom(struct out_es_worker *wk,
-                              const struct sl_event *ev)
-{
-    struct sl_json *dom = NULL;
-
-    sl_arena_reset(&wk->arena);
-    if (sl_json_parse(&wk->arena, ev->body.ptr, ev->body.len, &dom, NULL) !=
-        SL_OK) {
-        return NULL;
-    }
-    return dom;
-}
-
 /* Fills wk->index with the JSON string of the record's index. */
 static int es_index(struct out_es_worker *wk, struct sl_str tag,
                     const struct sl_event *ev, const struct sl_json *dom)
@@ -299,7 +283,7 @@ static int es_index(struct out_es_worker *wk, struct sl_str tag,
         return SL_OK;
     }
     sl_buf_init(&raw, 0);
-    rc = sl_http_tmpl_render(es->index, tag, ev->ts_ns, dom, &wk->scratch,
+    rc = sl_http_tmpl_render(es->index, tag, ev->ts_ns, dom, &wk->hw.scratch,
                              &raw);
     sl_buf_reset(&wk->index);
     if (rc == SL_OK) {
@@ -373,8 +357,8 @@ static int es_put_id(struct out_es_worker *wk, struct sl_str tag,
         v->type == SL_JSON_ARRAY) {
         return SL_OK; /* no usable id: let the server make one */
     }
-    sl_buf_reset(&wk->scratch);
-    if (!sl_json_scalar_text(v, &wk->scratch, &s)) {
+    sl_buf_reset(&wk->hw.scratch);
+    if (!sl_json_scalar_text(v, &wk->hw.scratch, &s)) {
         return SL_ENOMEM;
     }
     rc = sl_buf_append(out, ",\"_id\":", 7);
@@ -389,7 +373,7 @@ static int es_action(struct out_es_worker *wk, struct sl_str tag,
     int rc;
 
     if (sl_http_tmpl_uses_record(es->index) || es->has_id_acc) {
-        dom = es_dom(wk, ev);
+        dom = sl_http_worker_parse(&wk->hw, ev);
     }
     rc = es_index(wk, tag, ev, dom);
     if (rc == SL_OK) {
@@ -732,7 +716,7 @@ static enum sl_flush_result out_es_flush(struct sl_batch *b,
         sl_batch_set_error(b, "out of memory");
         return SL_FLUSH_RETRY;
     }
-    return sl_http_flush_run(wk->http, b, &es_http_ops, wk);
+    return sl_http_flush_run(wk->hw.http, b, &es_http_ops, wk);
 }
 
 /* ---- workers ---- */
@@ -746,12 +730,10 @@ static void out_es_worker_exit(struct sl_instance *ins, struct sl_worker *w)
         return;
     }
     es_count(wk);
-    sl_http_client_destroy(wk->http);
+    sl_http_worker_fini(&wk->hw);
     sl_json_checker_destroy(wk->checker);
     EVP_MD_CTX_free(wk->md_ctx);
     EVP_MD_free(wk->sha256);
-    sl_arena_fini(&wk->arena);
-    sl_buf_fini(&wk->scratch);
     sl_buf_fini(&wk->index);
     sl_buf_fini(&wk->tagm);
     sl_free(wk);
@@ -769,13 +751,10 @@ static int out_es_worker_init(struct sl_instance *ins, struct sl_worker *w,
     }
     wk->es = es;
     wk->ins = ins;
-    sl_arena_init(&wk->arena, 0, 0);
-    sl_buf_init(&wk->scratch, 0);
     sl_buf_init(&wk->index, 0);
     sl_buf_init(&wk->tagm, 0);
     sl_worker_set_ctx(w, wk);
-    wk->http = sl_http_client_create(w, &es->conf->http, err);
-    if (wk->http == NULL) {
+    if (sl_http_worker_init(&wk->hw, w, &es->conf->http, err) != SL_OK) {
         out_es_worker_exit(ins, w);
         return err->rc != SL_OK ? err->rc : SL_ENOMEM;
     }

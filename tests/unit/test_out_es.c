@@ -43,8 +43,8 @@ static struct fixture *fx_make(const char *yaml)
     fx->wk.checker = sl_json_checker_create();
     fx->wk.md_ctx = EVP_MD_CTX_new();
     fx->wk.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    sl_arena_init(&fx->wk.arena, 0, 0);
-    sl_buf_init(&fx->wk.scratch, 0);
+    sl_arena_init(&fx->wk.hw.arena, 0, 0);
+    sl_buf_init(&fx->wk.hw.scratch, 0);
     sl_buf_init(&fx->wk.index, 0);
     sl_buf_init(&fx->wk.tagm, 0);
     sl_buf_init(&fx->out, 0);
@@ -56,8 +56,8 @@ static void fx_free(struct fixture *fx)
     sl_json_checker_destroy(fx->wk.checker);
     EVP_MD_CTX_free(fx->wk.md_ctx);
     EVP_MD_free(fx->wk.sha256);
-    sl_arena_fini(&fx->wk.arena);
-    sl_buf_fini(&fx->wk.scratch);
+    sl_arena_fini(&fx->wk.hw.arena);
+    sl_buf_fini(&fx->wk.hw.scratch);
     sl_buf_fini(&fx->wk.index);
     sl_buf_fini(&fx->wk.tagm);
     sl_buf_fini(&fx->out);
