@@ -306,6 +306,30 @@ static void engine_build_parsers(struct sl_engine *e, struct sl_errlist *errs)
     }
 }
 
+static void engine_input_seal_metrics(struct sl_engine *e,
+                                      struct sl_instance *ins)
+{
+    static const char *const reasons[SL_SEAL_NREASONS] = {
+        [SL_SEAL_FULL] = "full",
+        [SL_SEAL_FLUSH] = "flush",
+        [SL_SEAL_IDLE] = "idle",
+    };
+    size_t i;
+
+    for (i = 0; i < SL_SEAL_NREASONS; i++) {
+        const char *labels[] = { "name",   ins->name,  "plugin",
+                                 ins->plugin->name, "reason", reasons[i],
+                                 NULL };
+
+        ins->m_sealed[i] = sl_metrics_get(
+            e->metrics, "sluice_input_chunks_sealed_total",
+            "Chunks the input sealed and handed to the outputs, by reason: "
+            "full (chunk_size), flush (the flush tick, a stop, the input's "
+            "end) or idle (idle_flush).",
+            SL_METRIC_COUNTER, labels);
+    }
+}
+
 static void engine_input_metrics(struct sl_engine *e, struct sl_instance *ins)
 {
     const char *labels[] = { "name", ins->name, "plugin", ins->plugin->name,
@@ -326,6 +350,7 @@ static void engine_input_metrics(struct sl_engine *e, struct sl_instance *ins)
                                    "backpressure.",
                                    SL_METRIC_GAUGE, labels);
     sl_metric_set(ins->m_paused, 0);
+    engine_input_seal_metrics(e, ins);
 }
 
 static void engine_filter_metrics(struct sl_engine *e, struct sl_instance *ins)

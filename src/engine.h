@@ -71,6 +71,14 @@ enum sl_storage_sync {
     SL_SYNC_FULL,
 };
 
+/* Why an input's chunk was sealed (sluice_input_chunks_sealed_total). */
+enum sl_seal_reason {
+    SL_SEAL_FULL,  /* reached chunk_size */
+    SL_SEAL_FLUSH, /* the flush tick, a stop or the input's end */
+    SL_SEAL_IDLE,  /* idle flush */
+    SL_SEAL_NREASONS
+};
+
 /* service section. */
 struct sl_service_conf {
     int64_t flush_ms;
@@ -130,6 +138,7 @@ struct sl_instance {
     struct sl_strmap open_chunks; /* tag -> struct sl_chunk * */
     struct sl_chunk *last_chunk;  /* fast path: last tag appended to */
     struct sl_metric *m_records, *m_bytes, *m_parse_fail, *m_paused;
+    struct sl_metric *m_sealed[SL_SEAL_NREASONS];
     uint64_t n_records, n_bytes; /* not yet added to m_records/m_bytes */
 
     /* filters and outputs */

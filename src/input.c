@@ -209,11 +209,13 @@ void sl_input_publish_counts(struct sl_instance *ins)
     }
 }
 
-static void input_seal(struct sl_instance *ins, struct sl_chunk *c)
+static void input_seal(struct sl_instance *ins, struct sl_chunk *c,
+                       enum sl_seal_reason why)
 {
     int rc;
 
     sl_input_publish_counts(ins);
+    sl_metric_add(ins->m_sealed[why], 1);
     sl_strmap_del(&ins->open_chunks, sl_str_make(c->tag, c->tag_len));
     if (ins->last_chunk == c) {
         ins->last_chunk = NULL;
@@ -267,7 +269,7 @@ void sl_input_flush_chunks(struct sl_instance *ins, bool all)
         struct sl_chunk *c = v;
 
         if (c->records > 0) {
-            input_seal(ins, c);
+            input_seal(ins, c, SL_SEAL_FLUSH);
         }
     }
 }
@@ -298,7 +300,7 @@ void sl_input_idle_seal(struct sl_instance *ins, uint64_t hungry,
             continue; /* a busy output: its acknowledgement checks again */
         }
         if (age >= min_age_ns) {
-            input_seal(ins, c);
+            input_seal(ins, c, SL_SEAL_IDLE);
         } else if (min_age_ns - age < *wait_ns) {
             *wait_ns = min_age_ns - age;
         }
@@ -362,7 +364,7 @@ static int input_store(struct sl_instance *ins, struct sl_str tag,
     before = c->len;
     rc = sl_chunk_append(c, ts_ns, body);
     if (rc == SL_ELIMIT) {
-        input_seal(ins, c);
+        input_seal(ins, c, SL_SEAL_FULL);
         c = input_open_chunk(ins, tag);
         if (c == NULL) {
             return SL_ENOMEM;
@@ -376,7 +378,7 @@ static int input_store(struct sl_instance *ins, struct sl_str tag,
     ins->append_seq++;
     ins->buffered += c->len - before;
     if (c->len >= c->max) {
-        input_seal(ins, c);
+        input_seal(ins, c, SL_SEAL_FULL);
     } else {
         sl_engine_idle_arm(ins->engine);
     }

@@ -54,6 +54,9 @@ def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_
     post(tmp_path, [{"n": i} for i in range(2, 12)])
     wait_for(lambda: len(out_records(tmp_path)) == 11, 5, "second burst")
     wait_for(lambda: s.metric("sluice_output_records_total") == 11, 5, "output count")
+    assert s.metric("sluice_input_chunks_sealed_total", reason="idle") == 2
+    assert s.metric("sluice_input_chunks_sealed_total", reason="flush") == 0
+    assert s.metric("sluice_input_chunks_sealed_total", reason="full") == 0
 
 
 @pytest.mark.parametrize("storage,service,held,earliest", [
@@ -67,12 +70,14 @@ def test_idle_input_is_delivered_long_before_the_flush_tick(sluice_factory, tmp_
 ], ids=["off", "min_age", "storage_min_age"])
 def test_record_is_held_until(sluice_factory, tmp_path, storage, service, held,
                               earliest):
-    sluice_factory(http_to_file(tmp_path, storage), service=service).start()
+    s = sluice_factory(http_to_file(tmp_path, storage), service=service).start()
     t0 = post(tmp_path, [{"n": 1}])
     time.sleep(held)
     assert out_records(tmp_path) == [], f"sealed within {held} s"
     wait_for(lambda: out_records(tmp_path), 6, "the record, later")
     assert earliest <= time.monotonic() - t0 < 6.5
+    why = "flush" if service.get("idle_flush") == "off" else "idle"
+    assert s.metric("sluice_input_chunks_sealed_total", reason=why) == 1
 
 
 def test_batches_grow_while_the_output_is_busy(sluice_factory, tmp_path):
