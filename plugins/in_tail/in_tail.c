@@ -1889,9 +1889,25 @@ static bool tail_file_awaiting(struct in_tail_ctx *ctx, struct tail_file *f,
     if (f->await == 0) {
         return false;
     }
-    if (st->st_size >= f->await ||
-        sl_time_mono_ns() - f->await_ns >=
-            ctx->conf->rotate_wait_ms * SL_NS_PER_MS) {
+    if (st->st_size >= f->await) {
+        f->await = 0;
+        return false;
+    }
+    if (sl_time_mono_ns() - f->await_ns >=
+        ctx->conf->rotate_wait_ms * SL_NS_PER_MS) {
+        /* The copy stopped short of the offset its original reached: the
+         * lines after its end were read from the original before the
+         * truncation (logrotate's copy missed them).  Nothing in it is
+         * new; reading it again from 0 would duplicate all of it. */
+        if (f->offset == f->await && st->st_size < f->offset) {
+            sl_log_info(ctx->ins, "%s ends at %jd, before the offset %jd "
+                                  "its original reached: already read",
+                        f->path, (intmax_t)st->st_size,
+                        (intmax_t)f->offset);
+            f->offset = st->st_size;
+            f->safe = st->st_size;
+            tail_set_saved(ctx, f, st->st_size);
+        }
         f->await = 0;
         return false;
     }
