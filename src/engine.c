@@ -1145,7 +1145,7 @@ static void engine_flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (i = 0; i < e->ninputs; i++) {
         sl_input_publish_counts(e->inputs[i]);
-        sl_input_flush_chunks(e->inputs[i], true);
+        sl_input_flush_chunks(e->inputs[i]);
     }
     engine_drain_check(e);
 }
@@ -1170,7 +1170,7 @@ static void engine_stop_inputs(struct sl_engine *e)
             ins->plugin->stop(ins);
         }
         ins->stopped = true;
-        sl_input_flush_chunks(ins, true);
+        sl_input_flush_chunks(ins);
     }
 }
 

@@ -297,7 +297,7 @@ void sl_input_chunk_done(struct sl_instance *ins, struct sl_chunk *c);
 void sl_input_release(struct sl_instance *ins, size_t bytes);
 
 /* Seals every open chunk of <ins> (flush timer, stop). */
-void sl_input_flush_chunks(struct sl_instance *ins, bool all);
+void sl_input_flush_chunks(struct sl_instance *ins);
 
 /* Idle flush: seals each open chunk of <ins> whose routed outputs are all
  * in <hungry> (bit i: engine->outputs[i] can take a batch now) and that

@@ -178,7 +178,7 @@ void sl_input_finished(struct sl_instance *ins)
         return;
     }
     ins->finished = true;
-    sl_input_flush_chunks(ins, true);
+    sl_input_flush_chunks(ins);
     if (e == NULL) {
         return;
     }
@@ -259,12 +259,11 @@ int sl_input_commit(struct sl_instance *ins)
     return first;
 }
 
-void sl_input_flush_chunks(struct sl_instance *ins, bool all)
+void sl_input_flush_chunks(struct sl_instance *ins)
 {
     size_t i = 0;
     void *v;
 
-    (void)all;
     while (sl_strmap_next(&ins->open_chunks, &i, NULL, &v)) {
         struct sl_chunk *c = v;
 
