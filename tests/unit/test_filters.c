@@ -13,25 +13,11 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/banned.h"
 
 extern const struct sl_plugin sl_plugin_filter_grep;
 extern const struct sl_plugin sl_plugin_filter_modify;
-
-static struct sl_instance *make(const struct sl_plugin *p, const char *yaml)
-{
-    struct sl_errlist errs;
-    struct sl_instance *ins;
-    size_t i;
-
-    sl_errlist_init(&errs);
-    ins = sl_instance_create_standalone(p, yaml, &errs);
-    for (i = 0; ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(ins);
-    return ins;
-}
 
 /* Asserts that <yaml> fails and that an error message contains <want>. */
 static void expect_error(const struct sl_plugin *p, const char *yaml,
@@ -103,7 +89,7 @@ static void expect_body(struct sl_instance *ins, const char *body,
 static void test_grep_regex(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep, "{regex: 'level ^(error|warn)$'}");
+        tu_instance(&sl_plugin_filter_grep, "{regex: 'level ^(error|warn)$'}");
 
     (void)state;
     assert_true(kept(ins, "{\"level\":\"error\",\"msg\":\"x\"}"));
@@ -119,7 +105,7 @@ static void test_grep_regex(void **state)
 static void test_grep_exclude(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep, "{exclude: 'path ^/health'}");
+        tu_instance(&sl_plugin_filter_grep, "{exclude: 'path ^/health'}");
 
     (void)state;
     assert_false(kept(ins, "{\"path\":\"/healthz\"}"));
@@ -131,7 +117,7 @@ static void test_grep_exclude(void **state)
 static void test_grep_and(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep,
+        tu_instance(&sl_plugin_filter_grep,
              "{regex: ['level ^error$', 'svc ^api'], logical_op: and}");
 
     (void)state;
@@ -145,7 +131,7 @@ static void test_grep_and(void **state)
 static void test_grep_and_is_default(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep, "{regex: ['a ^1$', 'b ^2$']}");
+        tu_instance(&sl_plugin_filter_grep, "{regex: ['a ^1$', 'b ^2$']}");
 
     (void)state;
     assert_true(kept(ins, "{\"a\":1,\"b\":2}"));
@@ -156,7 +142,7 @@ static void test_grep_and_is_default(void **state)
 static void test_grep_or(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep,
+        tu_instance(&sl_plugin_filter_grep,
              "{regex: ['level ^error$', 'svc ^api'], logical_op: or}");
 
     (void)state;
@@ -171,10 +157,10 @@ static void test_grep_or(void **state)
 static void test_grep_exclude_wins(void **state)
 {
     struct sl_instance *and_ins =
-        make(&sl_plugin_filter_grep, "{regex: 'level ^error$', "
+        tu_instance(&sl_plugin_filter_grep, "{regex: 'level ^error$', "
                                      "exclude: 'svc ^test', logical_op: and}");
     struct sl_instance *or_ins =
-        make(&sl_plugin_filter_grep,
+        tu_instance(&sl_plugin_filter_grep,
              "{regex: ['level ^error$', 'code ^5'], exclude: ['svc ^test', "
              "'user ^bot$'], logical_op: or}");
 
@@ -194,7 +180,7 @@ static void test_grep_exclude_wins(void **state)
 static void test_grep_exclude_only_or(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep, "{exclude: ['a ^x$', 'b ^y$'], "
+        tu_instance(&sl_plugin_filter_grep, "{exclude: ['a ^x$', 'b ^y$'], "
                                      "logical_op: or}");
 
     (void)state;
@@ -207,7 +193,7 @@ static void test_grep_exclude_only_or(void **state)
 static void test_grep_values(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep,
+        tu_instance(&sl_plugin_filter_grep,
              "{regex: ['$kubernetes[''ns''] ^prod-', 'code ^5\\d\\d$', "
              "'ok ^false$', 'msg two words']}");
 
@@ -226,7 +212,7 @@ static void test_grep_values(void **state)
 static void test_grep_unicode(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_grep, "{regex: 'city ^Z.rich$'}");
+        tu_instance(&sl_plugin_filter_grep, "{regex: 'city ^Z.rich$'}");
 
     (void)state;
     /* One code point matches '.', as the pattern is UTF-8. */
@@ -254,7 +240,7 @@ static void test_grep_errors(void **state)
 static void test_modify_set(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify,
+        tu_instance(&sl_plugin_filter_modify,
              "{set: ['env prod', 'msg hello  world', 'n 5']}");
 
     (void)state;
@@ -268,7 +254,7 @@ static void test_modify_set(void **state)
 
 static void test_modify_set_nested(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+    struct sl_instance *ins = tu_instance(&sl_plugin_filter_modify,
                                    "{set: '$k8s[''labels''][''app''] web'}");
 
     (void)state;
@@ -283,7 +269,7 @@ static void test_modify_set_nested(void **state)
 static void test_modify_add(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify, "{add: 'env prod'}");
+        tu_instance(&sl_plugin_filter_modify, "{add: 'env prod'}");
 
     (void)state;
     expect_body(ins, "{\"env\":\"dev\"}", SL_FILTER_KEEP, "{\"env\":\"dev\"}");
@@ -295,7 +281,7 @@ static void test_modify_add(void **state)
 
 static void test_modify_remove(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+    struct sl_instance *ins = tu_instance(&sl_plugin_filter_modify,
                                    "{remove: [password, '$user[''token'']']}");
 
     (void)state;
@@ -310,7 +296,7 @@ static void test_modify_remove(void **state)
 static void test_modify_remove_regex(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify, "{remove_regex: '^_'}");
+        tu_instance(&sl_plugin_filter_modify, "{remove_regex: '^_'}");
 
     (void)state;
     expect_body(ins, "{\"_a\":1,\"b\":2,\"_c\":{\"d\":3},\"e_\":4}",
@@ -321,7 +307,7 @@ static void test_modify_remove_regex(void **state)
 
 static void test_modify_rename(void **state)
 {
-    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+    struct sl_instance *ins = tu_instance(&sl_plugin_filter_modify,
                                    "{rename: ['msg message', 'lvl level']}");
 
     (void)state;
@@ -340,7 +326,7 @@ static void test_modify_rename(void **state)
 static void test_modify_rename_nested(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify, "{rename: '$req[''ua''] user_agent'}");
+        tu_instance(&sl_plugin_filter_modify, "{rename: '$req[''ua''] user_agent'}");
 
     (void)state;
     expect_body(ins, "{\"req\":{\"ua\":\"curl\",\"m\":\"GET\"}}",
@@ -352,7 +338,7 @@ static void test_modify_rename_nested(void **state)
 static void test_modify_copy(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify, "{copy: 'src dst'}");
+        tu_instance(&sl_plugin_filter_modify, "{copy: 'src dst'}");
 
     (void)state;
     expect_body(ins, "{\"src\":{\"a\":[1]}}", SL_FILTER_MODIFIED,
@@ -367,7 +353,7 @@ static void test_modify_order(void **state)
 {
     /* remove, remove_regex, rename, copy, add, set: whatever the order in
      * the configuration. */
-    struct sl_instance *ins = make(&sl_plugin_filter_modify,
+    struct sl_instance *ins = tu_instance(&sl_plugin_filter_modify,
                                    "{set: 'a set', add: 'b added', "
                                    "copy: 'c b', rename: 'a c', remove: a}");
 
@@ -377,7 +363,7 @@ static void test_modify_order(void **state)
                 "{\"b\":\"added\",\"a\":\"set\"}");
     sl_instance_destroy(ins);
 
-    ins = make(&sl_plugin_filter_modify,
+    ins = tu_instance(&sl_plugin_filter_modify,
                "{set: 'a set', add: 'b added', copy: 'c b', rename: 'a c'}");
     /* rename a->c; copy c->b; add: b exists; set a. */
     expect_body(ins, "{\"a\":1}", SL_FILTER_MODIFIED,
@@ -388,7 +374,7 @@ static void test_modify_order(void **state)
 static void test_modify_conditions(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify,
+        tu_instance(&sl_plugin_filter_modify,
              "{set: 'hit yes', condition: ['key_exists a', "
              "'key_does_not_exist b', 'key_value_equals c 200', "
              "'key_value_does_not_equal d x', "
@@ -422,7 +408,7 @@ static void test_modify_conditions(void **state)
 static void test_modify_condition_value_text(void **state)
 {
     struct sl_instance *ins =
-        make(&sl_plugin_filter_modify,
+        tu_instance(&sl_plugin_filter_modify,
              "{remove: x, condition: 'key_value_equals msg a b'}");
 
     (void)state;

@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/audit.h"
 #include "sluice/template.h"
 #include "sluice/banned.h"
@@ -36,21 +37,6 @@ extern const struct sl_plugin sl_plugin_filter_normalize;
 extern const struct sl_plugin sl_plugin_filter_audit_chain;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static struct sl_instance *make(const struct sl_plugin *p, const char *yaml)
-{
-    struct sl_errlist errs;
-    struct sl_instance *ins;
-    size_t i;
-
-    sl_errlist_init(&errs);
-    ins = sl_instance_create_standalone(p, yaml, &errs);
-    for (i = 0; ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(ins);
-    return ins;
-}
 
 static void expect_error(const struct sl_plugin *p, const char *yaml,
                          const char *want)
@@ -244,7 +230,7 @@ static void test_rt_record(void **state)
     struct sl_instance *ins;
 
     (void)state;
-    ins = make(&sl_plugin_filter_record_transformer, "record: |\n"
+    ins = tu_instance(&sl_plugin_filter_record_transformer, "record: |\n"
                                                      "  svc ${tag[1]}\n"
                                                      "  # a comment\n"
                                                      "\n"
@@ -267,7 +253,7 @@ static void test_rt_remove_rename_keep(void **state)
     struct sl_instance *ins;
 
     (void)state;
-    ins = make(&sl_plugin_filter_record_transformer,
+    ins = tu_instance(&sl_plugin_filter_record_transformer,
                "{rename_keys: ['msg message', \"$a['x'] y\"], "
                "remove_keys: [secret, \"$a['z']\"], "
                "remove_key_regex: ['^tmp_']}");
@@ -278,7 +264,7 @@ static void test_rt_remove_rename_keep(void **state)
     /* Nothing applies: the record keeps its bytes. */
     expect(ins, "{\"other\": 1}", "{\"other\": 1}");
     sl_instance_destroy(ins);
-    ins = make(&sl_plugin_filter_record_transformer,
+    ins = tu_instance(&sl_plugin_filter_record_transformer,
                "record: \"host x\"\nkeep_keys: [level, msg]");
     expect(ins, "{\"level\":\"info\",\"drop\":1,\"msg\":\"m\",\"x\":[1]}",
            "{\"level\":\"info\",\"msg\":\"m\",\"host\":\"x\"}");
@@ -314,10 +300,10 @@ static void test_nest_round_trip(void **state)
     struct sl_buf back;
 
     (void)state;
-    nest = make(&sl_plugin_filter_nest,
+    nest = tu_instance(&sl_plugin_filter_nest,
                 "{operation: nest, wildcard: ['k_*'], nest_under: k, "
                 "remove_prefix: k_}");
-    lift = make(&sl_plugin_filter_nest,
+    lift = tu_instance(&sl_plugin_filter_nest,
                 "{operation: lift, nested_under: k, add_prefix: k_}");
     sl_buf_init(&out, 0);
     sl_buf_init(&back, 0);
@@ -345,7 +331,7 @@ static void test_nest_details(void **state)
 
     (void)state;
     /* Scattered keys gather where the first was; ? and exact patterns. */
-    ins = make(&sl_plugin_filter_nest,
+    ins = tu_instance(&sl_plugin_filter_nest,
                "{wildcard: ['l?', exact], nest_under: m}");
     expect(ins, "{\"a\":0,\"l1\":1,\"b\":2,\"exact\":3,\"l22\":4}",
            "{\"a\":0,\"m\":{\"l1\":1,\"exact\":3},\"b\":2,\"l22\":4}");
@@ -353,7 +339,7 @@ static void test_nest_details(void **state)
     expect(ins, "{\"m\":{\"q\":0},\"l1\":1}", "{\"m\":{\"q\":0,\"l1\":1}}");
     sl_instance_destroy(ins);
     /* Lifted keys replace outer keys of the same name. */
-    ins = make(&sl_plugin_filter_nest, "{operation: lift, nested_under: m}");
+    ins = tu_instance(&sl_plugin_filter_nest, "{operation: lift, nested_under: m}");
     expect(ins, "{\"x\":0,\"m\":{\"x\":1,\"y\":2},\"z\":3}",
            "{\"x\":1,\"y\":2,\"z\":3}");
     sl_instance_destroy(ins);
@@ -452,7 +438,7 @@ static void test_throttle_buckets(void **state)
 
     (void)state;
     /* 3 per hour, burst 3: the 4th record of a key in a row drops. */
-    ins = make(&sl_plugin_filter_throttle,
+    ins = tu_instance(&sl_plugin_filter_throttle,
                "{key: service, rate: 3, window: 1h, burst: 3}");
     sl_buf_init(&out, 0);
     for (i = 0; i < 10; i++) {
@@ -486,7 +472,7 @@ static void test_throttle_refill(void **state)
      * progress at either end.  Fewer when the test is descheduled (burst
      * 1 keeps only one token through a pause), but the bucket must
      * refill: well above the burst. */
-    ins = make(&sl_plugin_filter_throttle, "{rate: 100, burst: 1}");
+    ins = tu_instance(&sl_plugin_filter_throttle, "{rate: 100, burst: 1}");
     sl_buf_init(&out, 0);
     start = sl_time_mono_ns();
     end = start + 300 * SL_NS_PER_MS;
@@ -580,7 +566,7 @@ static void test_lookup_csv(void **state)
                "search,discovery,bo\n\n");
     snprintf(yaml, sizeof(yaml),
              "{file: %s, key: service, reload_interval: 1ms}", path);
-    ins = make(&sl_plugin_filter_lookup, yaml);
+    ins = tu_instance(&sl_plugin_filter_lookup, yaml);
     expect(ins, "{\"service\":\"checkout\"}",
            "{\"service\":\"checkout\",\"team\":\"payments\","
            "\"owner\":\"Ana, \\\"A\\\"\"}");
@@ -620,13 +606,13 @@ static void test_lookup_json(void **state)
              "target: \"$meta['o']\", "
              "fields: [team, n], overwrite: on}",
              path);
-    ins = make(&sl_plugin_filter_lookup, yaml);
+    ins = tu_instance(&sl_plugin_filter_lookup, yaml);
     expect(ins, "{\"m\":{\"id\":7}}",
            "{\"m\":{\"id\":7},\"meta\":{\"o\":{\"team\":\"t7\",\"n\":1.50}}}");
     sl_instance_destroy(ins);
     write_file(path, "{\"a\":{\"team\":\"ta\"},\"b\":\"not an object\"}");
     snprintf(yaml, sizeof(yaml), "{file: %s, key: svc}", path);
-    ins = make(&sl_plugin_filter_lookup, yaml);
+    ins = tu_instance(&sl_plugin_filter_lookup, yaml);
     expect(ins, "{\"svc\":\"a\"}", "{\"svc\":\"a\",\"team\":\"ta\"}");
     expect(ins, "{\"svc\":\"b\"}", "{\"svc\":\"b\"}");
     sl_instance_destroy(ins);
@@ -669,7 +655,7 @@ static void test_normalize_shapes(void **state)
     struct sl_instance *ins;
 
     (void)state;
-    ins = make(&sl_plugin_filter_normalize, "");
+    ins = tu_instance(&sl_plugin_filter_normalize, "");
     expect_tag(ins,
                "{\"user\":\"bob\",\"action\":\"login\",\"ip\":\"1.2.3.4\","
                "\"result\":\"denied\"}",
@@ -701,7 +687,7 @@ static void test_normalize_rules_ecs(void **state)
     struct sl_instance *ins;
 
     (void)state;
-    ins = make(&sl_plugin_filter_normalize,
+    ins = tu_instance(&sl_plugin_filter_normalize,
                "{rules: ['audit key_value_equals type sec', "
                "'error key_value_matches msg ^FATAL'], detect_by_shape: off, "
                "ecs: on, audit_tag_prefix: 'a.'}");
@@ -786,7 +772,7 @@ static void test_audit_chain_filter(void **state)
     write_file(key, "0123456789abcdef-secret\n");
     snprintf(yaml, sizeof(yaml),
              "{key_file: %s, state_file: %s, tag_pattern: 'app.*'}", key, st);
-    ins = make(&sl_plugin_filter_audit_chain, yaml);
+    ins = tu_instance(&sl_plugin_filter_audit_chain, yaml);
     sl_buf_init(&out, 0);
     assert_int_equal(run_tag(ins, "app.a", "{\"x\":1}", &out),
                      SL_FILTER_MODIFIED);
@@ -801,7 +787,7 @@ static void test_audit_chain_filter(void **state)
     assert_null(strstr(out.data, first)); /* chained: a different HMAC */
     sl_instance_destroy(ins);
     /* A restart continues at seq 3. */
-    ins = make(&sl_plugin_filter_audit_chain, yaml);
+    ins = tu_instance(&sl_plugin_filter_audit_chain, yaml);
     assert_int_equal(run_tag(ins, "app.c", "{\"audit\":{\"seq\":99}}", &out),
                      SL_FILTER_MODIFIED);
     assert_non_null(strstr(out.data, "{\"audit\":{\"seq\":3,\"hmac\":"));

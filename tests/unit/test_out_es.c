@@ -15,6 +15,7 @@
 #include "../../plugins/out_es/out_es.c"
 
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/banned.h"
 
 #define TS (INT64_C(1795243860) * SL_NS_PER_S + 123456789)
@@ -28,16 +29,9 @@ struct fixture {
 static struct fixture *fx_make(const char *yaml)
 {
     struct fixture *fx = sl_calloc(1, sizeof(*fx));
-    struct sl_errlist errs;
-    size_t i;
 
     assert_non_null(fx);
-    sl_errlist_init(&errs);
-    fx->ins = sl_instance_create_standalone(&sl_plugin_out_es, yaml, &errs);
-    for (i = 0; fx->ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(fx->ins);
+    fx->ins = tu_instance(&sl_plugin_out_es, yaml);
     fx->wk.es = sl_instance_ctx(fx->ins);
     fx->wk.ins = fx->ins;
     fx->wk.checker = sl_json_checker_create();

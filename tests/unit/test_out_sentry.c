@@ -15,6 +15,7 @@
 #include "../../plugins/out_sentry/out_sentry.c"
 
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/banned.h"
 
 struct fixture {
@@ -26,17 +27,9 @@ struct fixture {
 static struct fixture *fx_make(const char *yaml)
 {
     struct fixture *fx = sl_calloc(1, sizeof(*fx));
-    struct sl_errlist errs;
-    size_t i;
 
     assert_non_null(fx);
-    sl_errlist_init(&errs);
-    fx->ins = sl_instance_create_standalone(&sl_plugin_out_sentry, yaml,
-                                            &errs);
-    for (i = 0; fx->ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(fx->ins);
+    fx->ins = tu_instance(&sl_plugin_out_sentry, yaml);
     assert_int_equal(sentry_worker_setup(&fx->wk, sl_instance_ctx(fx->ins),
                                          fx->ins),
                      SL_OK);

@@ -15,6 +15,7 @@
 #include "../../plugins/out_splunk/out_splunk.c"
 
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/banned.h"
 
 #define TS INT64_C(1795236000123456789)
@@ -28,17 +29,9 @@ struct fixture {
 static struct fixture *fx_make(const char *yaml)
 {
     struct fixture *fx = sl_calloc(1, sizeof(*fx));
-    struct sl_errlist errs;
-    size_t i;
 
     assert_non_null(fx);
-    sl_errlist_init(&errs);
-    fx->ins = sl_instance_create_standalone(&sl_plugin_out_splunk, yaml,
-                                            &errs);
-    for (i = 0; fx->ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(fx->ins);
+    fx->ins = tu_instance(&sl_plugin_out_splunk, yaml);
     splunk_worker_setup(&fx->wk, sl_instance_ctx(fx->ins), fx->ins);
     sl_buf_init(&fx->out, 0);
     return fx;

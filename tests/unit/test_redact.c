@@ -16,23 +16,14 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "test_util.h"
 #include "sluice/banned.h"
 
 extern const struct sl_plugin sl_plugin_filter_redact;
 
 static struct sl_instance *make(const char *yaml)
 {
-    struct sl_errlist errs;
-    struct sl_instance *ins;
-    size_t i;
-
-    sl_errlist_init(&errs);
-    ins = sl_instance_create_standalone(&sl_plugin_filter_redact, yaml, &errs);
-    for (i = 0; ins == NULL && i < errs.n; i++) {
-        print_message("error: %s\n", errs.items[i].msg);
-    }
-    assert_non_null(ins);
-    return ins;
+    return tu_instance(&sl_plugin_filter_redact, yaml);
 }
 
 static void expect_error(const char *yaml, const char *want)
