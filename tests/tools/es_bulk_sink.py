@@ -34,13 +34,12 @@ Command line: `es_bulk_sink.py [--port N] [--flavor opensearch]` prints
 """
 
 import argparse
-import gzip
 import json
 import sys
-import threading
 import time
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from sink_base import SinkBase, decode_body
 
 ITEM_ERRORS = {
     400: ("document_parsing_exception", "failed to parse field [status]"),
@@ -75,22 +74,20 @@ class BulkRequest:
         return [s for (_, _, s) in self.actions if s is not None]
 
 
-class EsBulkSink:
+class EsBulkSink(SinkBase):
     def __init__(self, auth=None, flavor="elasticsearch", version=8,
                  max_body=100 << 20):
+        super().__init__()
         self.auth = auth or {}
         self.flavor = flavor
         self.version = version
         self.max_body = max_body
-        self.lock = threading.Lock()
         self.plans = []
         self.item_fn = None
         self.requests = []
         self.docs = []
         self.ids = set()
         self.seen = {}
-        self.server = None
-        self.port = 0
 
     # ---- scripting ----
     def plan(self, http=None, retry_after=None, items=None, body=None):
@@ -104,32 +101,8 @@ class EsBulkSink:
             return [r for r in self.requests if r.path.split("?")[0].endswith("_bulk")]
 
     def wait_docs(self, n, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.docs) >= n:
-                    return list(self.docs)
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {n} docs (have {len(self.docs)})")
-
-    # ---- life cycle ----
-    def start(self, port=0):
-        sink = self
-
-        class Handler(EsHandler):
-            pass
-        Handler.sink = sink
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        return self.wait(lambda s: list(s.docs) if len(s.docs) >= n else None,
+                         timeout, f"{n} docs (have {len(self.docs)})")
 
     # ---- bulk semantics ----
     def next_plan(self):
@@ -292,14 +265,8 @@ class EsHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         raw = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        enc = headers.get("content-encoding", "").lower()
         try:
-            if enc == "gzip":
-                body = gzip.decompress(raw)
-            elif enc == "deflate":
-                body = zlib.decompress(raw)
-            else:
-                body = raw
+            body = decode_body(raw, headers.get("content-encoding"))
         except Exception:
             body = None
         req = BulkRequest(self.command, self.path, headers, raw, body or b"")
@@ -333,6 +300,9 @@ class EsHandler(BaseHTTPRequestHandler):
         if plan and plan.get("retry_after") is not None:
             extra = {"Retry-After": str(plan["retry_after"])}
         return status, resp, extra
+
+
+EsBulkSink.handler_class = EsHandler
 
 
 def main():

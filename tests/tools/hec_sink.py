@@ -35,15 +35,13 @@ Command line: `hec_sink.py [--port N] [--token T] [--ack]` prints "PORT=<n>".
 
 import argparse
 import base64
-import gzip
 import json
-import ssl
 import sys
 import threading
-import time
 import urllib.parse
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from sink_base import SinkBase, decode_body
 
 TEXT = {0: "Success", 1: "Token disabled", 2: "Token is required",
         3: "Invalid authorization", 4: "Invalid token", 5: "No data",
@@ -88,17 +86,17 @@ def parse_stream(text):
         out.append(v)
 
 
-class HecSink:
+class HecSink(SinkBase):
     def __init__(self, tokens=("00000000-0000-0000-0000-000000000001",),
                  ack=False, ack_after=0, certfile=None, keyfile=None,
                  indexes=None):
+        super().__init__()
         self.tokens = set(tokens)
         self.ack = ack
         self.ack_after = ack_after
         self.certfile = certfile
         self.keyfile = keyfile
         self.indexes = indexes
-        self.lock = threading.RLock()
         self.plans = []
         self.requests = []
         self.events = []
@@ -106,8 +104,6 @@ class HecSink:
         self.next_ack = {}      # channel -> next id
         self.pending = {}       # (channel, id) -> polls seen
         self.ack_polls = []     # ids asked per poll
-        self.server = None
-        self.port = 0
 
     # ---- scripting ----
     def plan(self, http=None, code=None, invalid=None, body=None):
@@ -119,44 +115,6 @@ class HecSink:
         with self.lock:
             return [r for r in self.requests if "/ack" not in r.path
                     and "/health" not in r.path]
-
-    def wait(self, pred, timeout=20, what="condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                v = pred(self)
-            if v:
-                return v
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def wait_events(self, n, timeout=20):
-        return self.wait(lambda s: list(s.events) if len(s.events) >= n else None,
-                         timeout, f"{n} events (have {len(self.events)})")
-
-    # ---- life cycle ----
-    def start(self, port=0):
-        sink = self
-
-        class Handler(HecHandler):
-            pass
-        Handler.sink = sink
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        if self.certfile:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(self.certfile, self.keyfile)
-            self.server.socket = ctx.wrap_socket(self.server.socket,
-                                                 server_side=True)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
     # ---- protocol ----
     def check_auth(self, headers, query):
@@ -287,12 +245,7 @@ class HecHandler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         raw = self.read_body() if self.command == "POST" else b""
-        enc = headers.get("content-encoding", "").lower()
-        body = raw
-        if enc == "gzip":
-            body = gzip.decompress(raw)
-        elif enc == "deflate":
-            body = zlib.decompress(raw)
+        body = decode_body(raw, headers.get("content-encoding"))
         req = HecRequest(self.command, url.path, query, headers, raw, body)
         channel = headers.get("x-splunk-request-channel") or query.get("channel")
         with s.lock:
@@ -321,6 +274,9 @@ class HecHandler(BaseHTTPRequestHandler):
 
     do_POST = handle_any
     do_GET = handle_any
+
+
+HecSink.handler_class = HecHandler
 
 
 def main():

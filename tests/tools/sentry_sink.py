@@ -23,15 +23,12 @@ Scripting:
         sink.events (accepted event payloads, dicts), sink.envelopes ...
 """
 
-import gzip
 import json
 import re
-import ssl
-import threading
-import time
 import urllib.parse
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from sink_base import SinkBase, decode_body
 
 
 class SentryRequest:
@@ -95,20 +92,18 @@ def parse_envelope(body):
     return head, items
 
 
-class SentrySink:
+class SentrySink(SinkBase):
     def __init__(self, keys=("d41d8cd98f00b204e9800998ecf8427e",), project="42",
                  prefix="", certfile=None, keyfile=None):
+        super().__init__()
         self.keys = set(keys)
         self.project = project
         self.prefix = prefix
         self.certfile = certfile
         self.keyfile = keyfile
-        self.lock = threading.RLock()
         self.plans = []
         self.requests = []
         self.events = []
-        self.server = None
-        self.port = 0
 
     def plan(self, http=429, retry_after=None, rate_limits=None, body=None):
         with self.lock:
@@ -118,40 +113,6 @@ class SentrySink:
     def dsn(self, key=None, scheme="http"):
         key = key or sorted(self.keys)[0]
         return f"{scheme}://{key}@127.0.0.1:{self.port}{self.prefix}/{self.project}"
-
-    def wait(self, pred, timeout=20, what="condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                v = pred(self)
-            if v:
-                return v
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def wait_events(self, n, timeout=20):
-        return self.wait(lambda s: list(s.events) if len(s.events) >= n else None,
-                         timeout, f"{n} events (have {len(self.events)})")
-
-    def start(self, port=0):
-        class Handler(SentryHandler):
-            pass
-        Handler.sink = self
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        if self.certfile:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(self.certfile, self.keyfile)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
     def handle(self, req, query):
         """Returns (status, body dict, extra headers)."""
@@ -218,9 +179,7 @@ class SentryHandler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        enc = headers.get("content-encoding", "").lower()
-        body = gzip.decompress(raw) if enc == "gzip" else \
-            zlib.decompress(raw) if enc == "deflate" else raw
+        body = decode_body(raw, headers.get("content-encoding"))
         req = SentryRequest(self.command, url.path, headers, raw, body)
         with s.lock:
             s.requests.append(req)
@@ -238,3 +197,6 @@ class SentryHandler(BaseHTTPRequestHandler):
 
     do_POST = handle_any
     do_GET = handle_any
+
+
+SentrySink.handler_class = SentryHandler
