@@ -95,6 +95,31 @@ def numbered_line(i, pad=60):
                       separators=(",", ":")) + "\n"
 
 
+def write_ndjson(path, records):
+    """Writes <records> (dicts) to <path> as compact NDJSON."""
+    with open(path, "w") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
+def tail_ts_input(log, tag="app.web"):
+    """The parsers and inputs of a pipeline reading <log> from its head,
+    JSON with the event time in "ts"; append an `  outputs:` section."""
+    return f"""
+parsers:
+  - name: j
+    format: json
+    time_key: ts
+pipeline:
+  inputs:
+    - name: tail
+      tag: {tag}
+      path: {yq(log)}
+      read_from_head: on
+      parser: j
+"""
+
+
 def write_numbered(path, start, stop, mode="a"):
     with open(path, mode) as f:
         f.write("".join(numbered_line(i) for i in range(start, stop)))

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import wait_for, yq
+from conftest import tail_ts_input, wait_for, write_ndjson, yq
 from test_out_splunk import certs, mkcerts  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("influxd") is None,
@@ -151,28 +151,10 @@ RECORDS = [
 ]
 
 
-def write_records(path, recs):
-    with open(path, "w") as f:
-        for r in recs:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
-
-
 def pipeline(tmp_path, port, extra="", recs=RECORDS):
     log = tmp_path / "in.log"
-    write_records(log, recs)
-    return f"""
-parsers:
-  - name: j
-    format: json
-    time_key: ts
-pipeline:
-  inputs:
-    - name: tail
-      tag: app.web
-      path: {yq(log)}
-      read_from_head: on
-      parser: j
-  outputs:
+    write_ndjson(log, recs)
+    return tail_ts_input(log) + f"""  outputs:
     - name: influxdb
       match: '*'
       port: {port}

@@ -10,7 +10,7 @@ with X-Sentry-Rate-Limits (records wait, no hot loop) and TLS.
 import json
 import sys
 
-from conftest import REPO, wait_for, yq
+from conftest import REPO, tail_ts_input, wait_for, write_ndjson, yq
 
 sys.path.insert(0, str(REPO / "tests" / "tools"))
 from sentry_sink import SentrySink  # noqa: E402
@@ -35,22 +35,8 @@ RECORDS = [
 
 def pipeline(tmp_path, dsn, extra="", recs=RECORDS):
     log = tmp_path / "in.log"
-    with open(log, "w") as f:
-        for r in recs:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
-    return f"""
-parsers:
-  - name: j
-    format: json
-    time_key: ts
-pipeline:
-  inputs:
-    - name: tail
-      tag: app.web
-      path: {yq(log)}
-      read_from_head: on
-      parser: j
-  outputs:
+    write_ndjson(log, recs)
+    return tail_ts_input(log) + f"""  outputs:
     - name: sentry
       match: '*'
       dsn: {dsn}

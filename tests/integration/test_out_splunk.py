@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, wait_for, yq
+from conftest import REPO, tail_ts_input, wait_for, write_ndjson, yq
 
 sys.path.insert(0, str(REPO / "tests" / "tools"))
 from hec_sink import HecSink  # noqa: E402
@@ -25,30 +25,16 @@ T0 = 1795236000123456789
 
 
 def write_records(path, n):
-    with open(path, "w") as f:
-        for i in range(n):
-            f.write(json.dumps({"ts": T0 + i * 1000000, "n": i,
-                                "msg": f"line \"{i}\"\nsecond", "env": "prod",
-                                "dc": ["eu1", "eu2"], "code": 200 + i},
-                               separators=(",", ":")) + "\n")
+    write_ndjson(path, ({"ts": T0 + i * 1000000, "n": i,
+                         "msg": f"line \"{i}\"\nsecond", "env": "prod",
+                         "dc": ["eu1", "eu2"], "code": 200 + i}
+                        for i in range(n)))
 
 
 def pipeline(tmp_path, port, extra="", n=3, token=TOKEN):
     log = tmp_path / "in.log"
     write_records(log, n)
-    return f"""
-parsers:
-  - name: j
-    format: json
-    time_key: ts
-pipeline:
-  inputs:
-    - name: tail
-      tag: app.web
-      path: {yq(log)}
-      read_from_head: on
-      parser: j
-  outputs:
+    return tail_ts_input(log) + f"""  outputs:
     - name: splunk
       match: '*'
       port: {port}
