@@ -482,6 +482,28 @@ void sl_http_request_put(struct sl_http_request *req)
     }
 }
 
+int sl_http_url_escape(struct sl_buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+    int rc = SL_OK;
+
+    for (i = 0; rc == SL_OK && i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+            ch == '_' || ch == '~') {
+            rc = sl_buf_putc(out, (char)ch);
+        } else {
+            char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+            rc = sl_buf_append(out, e, 3);
+        }
+    }
+    return rc;
+}
+
 int sl_http_request_set_target(struct sl_http_request *req,
                                const char *method, const char *path)
 {

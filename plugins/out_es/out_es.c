@@ -814,26 +814,6 @@ static int es_auth_init(struct out_es *es)
     return SL_OK;
 }
 
-static int es_url_escape(struct sl_buf *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = SL_OK;
-
-    for (; rc == SL_OK && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL) {
-            rc = sl_buf_putc(out, (char)ch);
-        } else {
-            char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-
-            rc = sl_buf_append(out, e, 3);
-        }
-    }
-    return rc;
-}
-
 static int es_target_init(struct out_es *es)
 {
     const struct out_es_conf *c = es->conf;
@@ -853,7 +833,7 @@ static int es_target_init(struct out_es *es)
     if (rc == SL_OK && c->pipeline != NULL) {
         rc = sl_buf_append_str(&t, "?pipeline=");
         if (rc == SL_OK) {
-            rc = es_url_escape(&t, c->pipeline);
+            rc = sl_http_url_escape(&t, c->pipeline, strlen(c->pipeline));
         }
     }
     es->target = rc == SL_OK ? sl_buf_take(&t) : NULL;

@@ -919,23 +919,10 @@ static void out_influxdb_exit(struct sl_instance *ins)
 
 static int influx_qs(struct sl_buf *t, const char *name, const char *v)
 {
-    static const char hex[] = "0123456789ABCDEF";
     int rc = sl_buf_printf(t, "%c%s=", strchr(t->data, '?') ? '&' : '?',
                            name);
 
-    for (; rc == SL_OK && *v != '\0'; v++) {
-        unsigned char ch = (unsigned char)*v;
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL) {
-            rc = sl_buf_putc(t, (char)ch);
-        } else {
-            char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-
-            rc = sl_buf_append(t, e, 3);
-        }
-    }
-    return rc;
+    return rc != SL_OK ? rc : sl_http_url_escape(t, v, strlen(v));
 }
 
 /* The request path and query. */

@@ -317,27 +317,6 @@ static int splunk_raw_line(struct out_splunk_worker *wk,
 
 /* ---- flush callbacks ---- */
 
-static int splunk_url_escape(struct sl_buf *out, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i;
-    int rc = SL_OK;
-
-    for (i = 0; rc == SL_OK && i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL) {
-            rc = sl_buf_putc(out, (char)ch);
-        } else {
-            char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-
-            rc = sl_buf_append(out, e, 3);
-        }
-    }
-    return rc;
-}
-
 /* "/services/collector/raw?channel=...&sourcetype=..." (templates are
  * rendered with the batch's tag and no record). */
 static int splunk_raw_target(struct out_splunk_worker *wk, struct sl_str tag,
@@ -362,7 +341,7 @@ static int splunk_raw_target(struct out_splunk_worker *wk, struct sl_str tag,
         if (rc == SL_OK && wk->val.len > 0) {
             rc = sl_buf_printf(t, "&%s=", splunk_meta_keys[k]);
             if (rc == SL_OK) {
-                rc = splunk_url_escape(t, wk->val.data, wk->val.len);
+                rc = sl_http_url_escape(t, wk->val.data, wk->val.len);
             }
         }
     }

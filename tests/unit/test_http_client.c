@@ -141,6 +141,22 @@ static void test_templates(void **state)
  * each call reuses the arena.  sl_http_worker_fini is safe on a zeroed
  * struct and after use (no client: that needs a worker loop, covered by
  * the integration tests). */
+static void test_url_escape(void **state)
+{
+    static const char in[] = "geo ip/a+b?c=d&e~f.g_h-i\x00\xc3\xa9";
+    struct sl_buf b;
+
+    (void)state;
+    sl_buf_init(&b, 0);
+    assert_int_equal(sl_http_url_escape(&b, in, sizeof(in) - 1), SL_OK);
+    assert_string_equal(b.data,
+                        "geo%20ip%2Fa%2Bb%3Fc%3Dd%26e~f.g_h-i%00%C3%A9");
+    sl_buf_reset(&b);
+    assert_int_equal(sl_http_url_escape(&b, "", 0), SL_OK);
+    assert_int_equal(b.len, 0);
+    sl_buf_fini(&b);
+}
+
 static void test_worker_parse(void **state)
 {
     struct sl_http_worker hw;
@@ -179,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_classify),  cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_headers),   cmocka_unit_test(test_describe),
         cmocka_unit_test(test_templates), cmocka_unit_test(test_worker_parse),
+        cmocka_unit_test(test_url_escape),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

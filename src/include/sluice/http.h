@@ -199,6 +199,11 @@ struct sl_http_request *sl_http_request_get(struct sl_http_client *c);
 /* Returns an unsent request to the pool. */
 void sl_http_request_put(struct sl_http_request *req);
 
+/* Appends the <n> bytes at <s> to <out> percent-encoded for a URL path
+ * segment or query value: everything but RFC 3986's unreserved characters
+ * (ALPHA DIGIT - . _ ~) becomes %XX.  SL_OK or SL_ENOMEM. */
+int sl_http_url_escape(struct sl_buf *out, const char *s, size_t n);
+
 /* <method> "POST", "PUT", "GET"; <path> is appended to the base URL's
  * path (it should start with '/' and may hold a query).  Copied. */
 int sl_http_request_set_target(struct sl_http_request *req,
